@@ -27,6 +27,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_call(const char *context, const char *op, struct json_object *req, const void *data,
 	     size_t data_len, struct bs_msg *reply);
 
+/* The same without any message on failure (probing whether a daemon is there). */
+int cli_call_quiet(const char *op, struct json_object *req, struct bs_msg *reply);
+
 /* Reads all of FILE ("-" = stdin) into locked memory, NUL-terminated. */
 char *cli_read_secure_file(const char *file, size_t max, size_t *len);
 

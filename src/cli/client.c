@@ -26,7 +26,7 @@ void cli_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static int connect_daemon(void)
+static int connect_daemon(bool quiet)
 {
 	const char *path = bs_control_path();
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -39,8 +39,9 @@ static int connect_daemon(void)
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		cli_error("cannot reach blkstackd at %s: %s (is the daemon running?)", path,
-			  strerror(errno));
+		if (!quiet)
+			cli_error("cannot reach blkstackd at %s: %s (is the daemon running?)", path,
+				  strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -48,8 +49,8 @@ static int connect_daemon(void)
 	return fd;
 }
 
-int cli_call(const char *context, const char *op, struct json_object *req, const void *data,
-	     size_t data_len, struct bs_msg *reply)
+static int call(const char *context, const char *op, struct json_object *req, const void *data,
+		size_t data_len, struct bs_msg *reply, bool quiet)
 {
 	char cwd[PATH_MAX];
 	const char *why;
@@ -58,7 +59,7 @@ int cli_call(const char *context, const char *op, struct json_object *req, const
 	json_object_object_add(req, "op", json_object_new_string(op));
 	if (getcwd(cwd, sizeof(cwd)))
 		json_object_object_add(req, "cwd", json_object_new_string(cwd));
-	fd = connect_daemon();
+	fd = connect_daemon(quiet);
 	if (fd < 0) {
 		json_object_put(req);
 		return 1;
@@ -80,11 +81,23 @@ int cli_call(const char *context, const char *op, struct json_object *req, const
 	if (!bs_json_bool(reply->json, "ok")) {
 		const char *e = bs_json_str(reply->json, "error");
 
-		cli_error("%s: %s", context, e ? e : "failed");
+		if (!quiet)
+			cli_error("%s: %s", context, e ? e : "failed");
 		bs_msg_free(reply);
 		return 1;
 	}
 	return 0;
+}
+
+int cli_call(const char *context, const char *op, struct json_object *req, const void *data,
+	     size_t data_len, struct bs_msg *reply)
+{
+	return call(context, op, req, data, data_len, reply, false);
+}
+
+int cli_call_quiet(const char *op, struct json_object *req, struct bs_msg *reply)
+{
+	return call(op, op, req, NULL, 0, reply, true);
 }
 
 char *cli_read_secure_file(const char *file, size_t max, size_t *len)

@@ -20,6 +20,7 @@ extern const struct bs_target_type bs_zero_target;
 extern const struct bs_target_type bs_error_target;
 extern const struct bs_target_type bs_flakey_target;
 extern const struct bs_target_type bs_delay_target;
+extern const struct bs_target_type bs_crypt_target;
 
 static const struct bs_target_type *const target_types[] = {
     &bs_linear_target,
@@ -28,6 +29,7 @@ static const struct bs_target_type *const target_types[] = {
     &bs_error_target,
     &bs_flakey_target,
     &bs_delay_target,
+    &bs_crypt_target,
     NULL,
 };
 

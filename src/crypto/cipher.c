@@ -1,0 +1,483 @@
+/*
+ * cipher.c - see cipher.h.
+ *
+ * IV generation follows Linux dm-crypt (drivers/md/dm-crypt.c, Documentation/admin-guide/
+ * device-mapper/dm-crypt.rst): the IV of a sector is derived from its number in 512-byte units
+ * (or in sector_size units with iv_large_sectors), little-endian unless the mode says
+ * otherwise, zero-padded to the cipher's IV size.
+ */
+#include "crypto/cipher.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/secmem.h"
+
+#define MAX_IV 16
+
+struct cctx {
+	EVP_CIPHER_CTX *enc;
+	EVP_CIPHER_CTX *dec;
+	EVP_CIPHER_CTX *essiv;
+	struct cctx *next;
+};
+
+struct bs_sector_cipher {
+	struct bs_crypt_spec spec;
+	EVP_CIPHER *evp;       /* NULL for cipher_null */
+	EVP_CIPHER *essiv_evp; /* ESSIV only */
+	uint8_t *key;	       /* locked */
+	size_t key_len;
+	uint8_t *essiv_key; /* locked: hash of the key */
+	size_t essiv_key_len;
+	unsigned sector_size;
+	unsigned large_shift; /* log2(sector_size) - 9 when IVs count large sectors */
+	unsigned iv_size;
+	pthread_mutex_t lock;
+	struct cctx *pool;
+};
+
+/* ---- specifications -------------------------------------------------------------------- */
+
+static int parse_iv(const char *iv, struct bs_crypt_spec *s, const char **why)
+{
+	const char *colon = strchr(iv, ':');
+	size_t n = colon ? (size_t)(colon - iv) : strlen(iv);
+
+	if (n == 0 || n >= sizeof(s->ivname)) {
+		*why = "invalid IV mode";
+		return -EINVAL;
+	}
+	memcpy(s->ivname, iv, n);
+	s->ivname[n] = '\0';
+	if (colon) {
+		if (strlen(colon + 1) >= sizeof(s->ivopts) || !colon[1]) {
+			*why = "invalid IV options";
+			return -EINVAL;
+		}
+		strcpy(s->ivopts, colon + 1);
+	}
+	if (!strcmp(s->ivname, "plain"))
+		s->iv = BS_IV_PLAIN;
+	else if (!strcmp(s->ivname, "plain64"))
+		s->iv = BS_IV_PLAIN64;
+	else if (!strcmp(s->ivname, "plain64be"))
+		s->iv = BS_IV_PLAIN64BE;
+	else if (!strcmp(s->ivname, "null"))
+		s->iv = BS_IV_NULL;
+	else if (!strcmp(s->ivname, "benbi"))
+		s->iv = BS_IV_BENBI;
+	else if (!strcmp(s->ivname, "essiv")) {
+		s->iv = BS_IV_ESSIV;
+		if (!s->ivopts[0]) {
+			*why = "essiv needs a hash (essiv:sha256)";
+			return -EINVAL;
+		}
+	} else {
+		*why = "unsupported IV mode (plain, plain64, plain64be, essiv, benbi and null are)";
+		return -EINVAL;
+	}
+	if (s->ivopts[0] && s->iv != BS_IV_ESSIV) {
+		*why = "this IV mode takes no options";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bs_crypt_spec_parse(const char *spec, struct bs_crypt_spec *s, const char **why)
+{
+	char buf[128];
+	char *cipher, *chain = NULL, *iv = NULL;
+
+	memset(s, 0, sizeof(*s));
+	s->keycount = 1;
+	if (strlen(spec) >= sizeof(buf) || !*spec) {
+		*why = "invalid cipher specification";
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+
+	if (!strncmp(buf, "capi:", 5)) {
+		/* capi:<chain>(<cipher>)-<iv>[:<opts>] */
+		char *open = strchr(buf + 5, '('), *close = open ? strchr(open, ')') : NULL;
+
+		if (!open || !close || close[1] != '-' || !close[2]) {
+			*why = "invalid capi cipher specification (want capi:xts(aes)-plain64)";
+			return -EINVAL;
+		}
+		*open = *close = '\0';
+		chain = buf + 5;
+		cipher = open + 1;
+		iv = close + 2;
+		s->capi = true;
+	} else {
+		char *colon;
+
+		cipher = buf;
+		chain = strchr(cipher, '-');
+		if (chain) {
+			*chain++ = '\0';
+			iv = strchr(chain, '-');
+			if (iv)
+				*iv++ = '\0';
+		}
+		colon = strchr(cipher, ':');
+		if (colon) {
+			*colon = '\0';
+			if (strcmp(colon + 1, "1")) {
+				*why =
+				    "multi-key ciphers (keycount other than 1) are not supported";
+				return -EINVAL;
+			}
+		}
+		if (!strcmp(cipher, "cipher_null")) {
+			strcpy(s->cipher, "cipher_null");
+			strcpy(s->chain, "ecb");
+			s->iv = BS_IV_NONE;
+			return 0;
+		}
+		/* Old dm-crypt compatibility: "aes" and "aes-plain" mean aes-cbc-plain. */
+		if (!chain || (!strcmp(chain, "plain") && !iv)) {
+			chain = "cbc";
+			iv = "plain";
+		}
+	}
+	if (strlen(cipher) >= sizeof(s->cipher) || strlen(chain) >= sizeof(s->chain)) {
+		*why = "invalid cipher specification";
+		return -EINVAL;
+	}
+	strcpy(s->cipher, cipher);
+	strcpy(s->chain, chain);
+	if (strcmp(s->cipher, "aes")) {
+		*why = "unsupported cipher (aes and cipher_null are supported)";
+		return -EINVAL;
+	}
+	if (strcmp(s->chain, "xts") && strcmp(s->chain, "cbc") && strcmp(s->chain, "ecb")) {
+		*why = "unsupported chaining mode (xts, cbc and ecb are supported)";
+		return -EINVAL;
+	}
+	if (!strcmp(s->chain, "ecb")) {
+		s->iv = BS_IV_NONE; /* ECB has no IV; a given IV mode is ignored, as in Linux */
+		if (iv && parse_iv(iv, s, why))
+			return -EINVAL;
+		s->iv = BS_IV_NONE;
+		return 0;
+	}
+	if (!iv || !*iv) {
+		*why = "IV mechanism required";
+		return -EINVAL;
+	}
+	return parse_iv(iv, s, why);
+}
+
+void bs_crypt_spec_format(const struct bs_crypt_spec *s, char *out, size_t outlen)
+{
+	char iv[64];
+
+	if (!strcmp(s->cipher, "cipher_null")) {
+		snprintf(out, outlen, "cipher_null-ecb");
+		return;
+	}
+	if (s->ivname[0])
+		snprintf(iv, sizeof(iv), "%s%s%s", s->ivname, s->ivopts[0] ? ":" : "", s->ivopts);
+	else
+		iv[0] = '\0';
+	if (s->capi)
+		snprintf(out, outlen, "capi:%s(%s)%s%s", s->chain, s->cipher, iv[0] ? "-" : "", iv);
+	else
+		snprintf(out, outlen, "%s-%s%s%s", s->cipher, s->chain, iv[0] ? "-" : "", iv);
+}
+
+bool bs_crypt_key_size_valid(const struct bs_crypt_spec *s, size_t n)
+{
+	if (!strcmp(s->cipher, "cipher_null"))
+		return n == 0;
+	if (!strcmp(s->chain, "xts"))
+		return n == 32 || n == 64;
+	return n == 16 || n == 24 || n == 32;
+}
+
+/* ---- instances ------------------------------------------------------------------------- */
+
+static const char *evp_name(const struct bs_crypt_spec *s, size_t key_len, char *buf, size_t n)
+{
+	size_t bits = (!strcmp(s->chain, "xts") ? key_len / 2 : key_len) * 8;
+
+	snprintf(buf, n, "AES-%zu-%s", bits,
+		 !strcmp(s->chain, "xts")   ? "XTS"
+		 : !strcmp(s->chain, "cbc") ? "CBC"
+					    : "ECB");
+	return buf;
+}
+
+static void cctx_free(struct cctx *x)
+{
+	if (!x)
+		return;
+	EVP_CIPHER_CTX_free(x->enc);
+	EVP_CIPHER_CTX_free(x->dec);
+	EVP_CIPHER_CTX_free(x->essiv);
+	free(x);
+}
+
+static struct cctx *cctx_new(struct bs_sector_cipher *c)
+{
+	struct cctx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->enc = EVP_CIPHER_CTX_new();
+	x->dec = EVP_CIPHER_CTX_new();
+	if (!x->enc || !x->dec || !EVP_CipherInit_ex2(x->enc, c->evp, c->key, NULL, 1, NULL) ||
+	    !EVP_CipherInit_ex2(x->dec, c->evp, c->key, NULL, 0, NULL))
+		goto fail;
+	EVP_CIPHER_CTX_set_padding(x->enc, 0);
+	EVP_CIPHER_CTX_set_padding(x->dec, 0);
+	if (c->essiv_evp) {
+		x->essiv = EVP_CIPHER_CTX_new();
+		if (!x->essiv ||
+		    !EVP_CipherInit_ex2(x->essiv, c->essiv_evp, c->essiv_key, NULL, 1, NULL))
+			goto fail;
+		EVP_CIPHER_CTX_set_padding(x->essiv, 0);
+	}
+	return x;
+fail:
+	cctx_free(x);
+	return NULL;
+}
+
+static struct cctx *cctx_get(struct bs_sector_cipher *c)
+{
+	struct cctx *x;
+
+	pthread_mutex_lock(&c->lock);
+	x = c->pool;
+	if (x)
+		c->pool = x->next;
+	pthread_mutex_unlock(&c->lock);
+	return x ? x : cctx_new(c);
+}
+
+static void cctx_put(struct bs_sector_cipher *c, struct cctx *x)
+{
+	pthread_mutex_lock(&c->lock);
+	x->next = c->pool;
+	c->pool = x;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void bs_sector_cipher_free(struct bs_sector_cipher *c)
+{
+	if (!c)
+		return;
+	while (c->pool) {
+		struct cctx *x = c->pool;
+
+		c->pool = x->next;
+		cctx_free(x);
+	}
+	EVP_CIPHER_free(c->evp);
+	EVP_CIPHER_free(c->essiv_evp);
+	bs_secure_free(c->key);
+	bs_secure_free(c->essiv_key);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static int setup_essiv(struct bs_sector_cipher *c, const char **why)
+{
+	EVP_MD *md = EVP_MD_fetch(NULL, c->spec.ivopts, NULL);
+	unsigned int len = 0;
+	char name[32];
+
+	if (!md) {
+		*why = "unknown ESSIV hash";
+		return -EINVAL;
+	}
+	c->essiv_key = bs_secure_alloc(EVP_MAX_MD_SIZE);
+	if (!c->essiv_key || !EVP_Digest(c->key, c->key_len, c->essiv_key, &len, md, NULL)) {
+		EVP_MD_free(md);
+		*why = "cannot hash the key for ESSIV";
+		return -EINVAL;
+	}
+	EVP_MD_free(md);
+	if (len != 16 && len != 24 && len != 32) {
+		*why = "ESSIV hash size is not a valid key size for the cipher";
+		return -EINVAL;
+	}
+	c->essiv_key_len = len;
+	snprintf(name, sizeof(name), "AES-%u-ECB", len * 8);
+	c->essiv_evp = EVP_CIPHER_fetch(NULL, name, NULL);
+	if (!c->essiv_evp) {
+		*why = "ESSIV cipher unavailable";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, size_t key_len,
+			 unsigned sector_size, bool iv_large_sectors, struct bs_sector_cipher **out,
+			 const char **why)
+{
+	struct bs_sector_cipher *c;
+	char name[32];
+	struct cctx *probe;
+	int r = -EINVAL;
+
+	if (sector_size < 512 || sector_size > 4096 || (sector_size & (sector_size - 1))) {
+		*why = "sector size must be a power of two from 512 to 4096";
+		return -EINVAL;
+	}
+	if (!bs_crypt_key_size_valid(spec, key_len)) {
+		*why = "invalid key size for the cipher";
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	c->spec = *spec;
+	c->sector_size = sector_size;
+	if (iv_large_sectors)
+		c->large_shift = (unsigned)__builtin_ctz(sector_size) - 9;
+	c->key_len = key_len;
+	c->key = bs_secure_alloc(key_len ? key_len : 1);
+	if (!c->key) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memcpy(c->key, key, key_len);
+	if (!strcmp(spec->cipher, "cipher_null")) {
+		*out = c;
+		return 0;
+	}
+	if (!strcmp(spec->chain, "xts") && !memcmp(key, key + key_len / 2, key_len / 2)) {
+		*why = "the two halves of an XTS key must differ";
+		goto fail;
+	}
+	c->evp = EVP_CIPHER_fetch(NULL, evp_name(spec, key_len, name, sizeof(name)), NULL);
+	if (!c->evp) {
+		*why = "cipher unavailable in OpenSSL";
+		goto fail;
+	}
+	c->iv_size = (unsigned)EVP_CIPHER_get_iv_length(c->evp);
+	if (c->iv_size > MAX_IV) {
+		*why = "cipher IV too large";
+		goto fail;
+	}
+	if (spec->iv == BS_IV_ESSIV && setup_essiv(c, why))
+		goto fail;
+	/* Build one context now so that a bad key fails here, not on the first request. */
+	probe = cctx_new(c);
+	if (!probe) {
+		*why = "OpenSSL refused the key";
+		goto fail;
+	}
+	cctx_put(c, probe);
+	*out = c;
+	return 0;
+fail:
+	bs_sector_cipher_free(c);
+	return r;
+}
+
+unsigned bs_sector_cipher_sector_size(const struct bs_sector_cipher *c)
+{
+	return c->sector_size;
+}
+
+static int make_iv(struct bs_sector_cipher *c, struct cctx *x, uint64_t n, uint8_t *iv)
+{
+	uint64_t v;
+	uint32_t v32;
+	int len;
+
+	memset(iv, 0, c->iv_size);
+	switch (c->spec.iv) {
+	case BS_IV_NONE:
+	case BS_IV_NULL:
+		return 0;
+	case BS_IV_PLAIN:
+		v32 = htole32((uint32_t)n);
+		memcpy(iv, &v32, 4);
+		return 0;
+	case BS_IV_PLAIN64:
+		v = htole64(n);
+		memcpy(iv, &v, 8);
+		return 0;
+	case BS_IV_PLAIN64BE:
+		v = htobe64(n);
+		memcpy(iv + c->iv_size - 8, &v, 8);
+		return 0;
+	case BS_IV_BENBI:
+		/* Count of 16-byte blocks from the start, plus one (9 - log2(16) = 5). */
+		v = htobe64((n << 5) + 1);
+		memcpy(iv + c->iv_size - 8, &v, 8);
+		return 0;
+	case BS_IV_ESSIV:
+		v = htole64(n);
+		memcpy(iv, &v, 8);
+		if (!EVP_CipherUpdate(x->essiv, iv, &len, iv, (int)c->iv_size))
+			return -EIO;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
+			   size_t len, uint64_t sector)
+{
+	const uint8_t *src = in;
+	uint8_t *dst = out;
+	const unsigned ss = c->sector_size, step = ss >> 9;
+	struct cctx *x;
+	EVP_CIPHER_CTX *ctx;
+	int r = 0;
+
+	if (len % ss)
+		return -EINVAL;
+	if (!c->evp) {
+		if (dst != src)
+			memmove(dst, src, len);
+		return 0;
+	}
+	x = cctx_get(c);
+	if (!x)
+		return -ENOMEM;
+	ctx = encrypt ? x->enc : x->dec;
+
+	if (c->spec.iv == BS_IV_NONE) {
+		int outl;
+
+		/* ECB is stateless: the whole run in one call. */
+		while (len && !r) {
+			int n = len > (1u << 30) ? (1 << 30) : (int)len;
+
+			if (!EVP_CipherUpdate(ctx, dst, &outl, src, n) || outl != n)
+				r = -EIO;
+			src += n;
+			dst += n;
+			len -= (size_t)n;
+		}
+	} else {
+		for (size_t off = 0; off < len && !r; off += ss, sector += step) {
+			uint8_t iv[MAX_IV];
+			int outl;
+
+			r = make_iv(c, x, sector >> c->large_shift, iv);
+			if (r)
+				break;
+			if (!EVP_CipherInit_ex2(ctx, NULL, NULL, iv, -1, NULL) ||
+			    !EVP_CipherUpdate(ctx, dst + off, &outl, src + off, (int)ss) ||
+			    outl != (int)ss)
+				r = -EIO;
+		}
+	}
+	cctx_put(c, x);
+	return r;
+}

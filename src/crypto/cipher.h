@@ -1,0 +1,67 @@
+/*
+ * cipher.h - sector encryption as dm-crypt does it.
+ *
+ * A cipher specification is dm-crypt's string, "<cipher>[:<keycount>]-<chainmode>-<ivmode>
+ * [:<ivopts>]" (e.g. aes-xts-plain64, aes-cbc-essiv:sha256) or "capi:<chainmode>(<cipher>)-
+ * <ivmode>[:<ivopts>]" (e.g. capi:xts(aes)-plain64), or cipher_null.  A sector cipher holds
+ * one key and encrypts whole sectors; each sector's IV is derived from its number the way the
+ * IV mode says.  Key schedules are set up once, in a pool of OpenSSL contexts that grows to
+ * the number of requests running at once: the hot path neither allocates nor re-keys.
+ */
+#ifndef BS_CRYPTO_CIPHER_H
+#define BS_CRYPTO_CIPHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum bs_iv_mode {
+	BS_IV_NONE,	 /* ecb: no IV */
+	BS_IV_NULL,	 /* all zero */
+	BS_IV_PLAIN,	 /* sector number, 32-bit little-endian */
+	BS_IV_PLAIN64,	 /* sector number, 64-bit little-endian */
+	BS_IV_PLAIN64BE, /* sector number, 64-bit big-endian, at the end of the IV */
+	BS_IV_ESSIV,	 /* plain64 encrypted with hash(key) as key */
+	BS_IV_BENBI,	 /* big-endian narrow-block count, starting at 1 */
+};
+
+struct bs_crypt_spec {
+	char cipher[32]; /* "aes", "cipher_null" */
+	char chain[16];	 /* "xts", "cbc", "ecb" */
+	char ivname[16]; /* as written: "plain64", "essiv", ... */
+	char ivopts[32]; /* "sha256" for essiv */
+	enum bs_iv_mode iv;
+	unsigned keycount;
+	bool capi; /* written in capi: form; printed back the same way */
+};
+
+/* Parses SPEC; on error returns -EINVAL and sets *why. */
+int bs_crypt_spec_parse(const char *spec, struct bs_crypt_spec *out, const char **why);
+/* Writes the canonical text of a spec (what the table prints). */
+void bs_crypt_spec_format(const struct bs_crypt_spec *s, char *out, size_t outlen);
+/* True when KEY_LEN bytes is a valid key size for the spec. */
+bool bs_crypt_key_size_valid(const struct bs_crypt_spec *s, size_t key_len);
+
+struct bs_sector_cipher;
+
+/*
+ * A cipher for SPEC with KEY (copied into locked memory).  SECTOR_SIZE is the encryption
+ * unit (512..4096, a power of two); with IV_LARGE_SECTORS the IV counts sector_size units
+ * instead of 512-byte sectors.
+ */
+int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, size_t key_len,
+			 unsigned sector_size, bool iv_large_sectors, struct bs_sector_cipher **out,
+			 const char **why);
+void bs_sector_cipher_free(struct bs_sector_cipher *c);
+
+/*
+ * Encrypts or decrypts LEN bytes (a multiple of the sector size) from IN to OUT (which may be
+ * IN).  SECTOR is the 512-byte sector number of the first byte for IV purposes (dm-crypt's
+ * iv_offset already added).  Returns 0 or -errno.
+ */
+int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
+			   size_t len, uint64_t sector);
+
+unsigned bs_sector_cipher_sector_size(const struct bs_sector_cipher *c);
+
+#endif
