@@ -21,6 +21,7 @@ extern const struct bs_target_type bs_error_target;
 extern const struct bs_target_type bs_flakey_target;
 extern const struct bs_target_type bs_delay_target;
 extern const struct bs_target_type bs_crypt_target;
+extern const struct bs_target_type bs_raid_target;
 
 static const struct bs_target_type *const target_types[] = {
     &bs_linear_target,
@@ -30,6 +31,7 @@ static const struct bs_target_type *const target_types[] = {
     &bs_flakey_target,
     &bs_delay_target,
     &bs_crypt_target,
+    &bs_raid_target,
     NULL,
 };
 

@@ -1,0 +1,152 @@
+/*
+ * array.h - the RAID engine shared by the md front end and the dm `raid` target.
+ *
+ * An array is a geometry (layout.h) over members that are bdevs.  It serves requests in
+ * array sectors, keeps redundancy through member failures, rebuilds onto spares, scrubs, and
+ * closes the RAID5/6 write hole with a journal.  It knows nothing about on-disk metadata:
+ * a front end may pass meta callbacks that persist state changes (md superblocks, bitmap),
+ * and the engine calls them at the points where md would write its superblocks.
+ *
+ * Concurrency: requests run on many threads at once.  Writes (and reads that must
+ * reconstruct) lock the stripe or region they touch, so parity is never computed from a
+ * half-updated stripe; one background thread runs resync, recovery, check and repair in
+ * windows under the same locks.
+ */
+#ifndef BS_RAID_ARRAY_H
+#define BS_RAID_ARRAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/bdev.h"
+#include "engine/io.h"
+#include "raid/layout.h"
+#include "util/strbuf.h"
+
+enum raid_member_state {
+	RM_MISSING,    /* no device in this role */
+	RM_IN_SYNC,    /* holds valid data */
+	RM_REBUILDING, /* valid below recovery_offset */
+	RM_FAULTY,     /* failed; kept only until removed */
+	RM_SPARE,      /* not in a role */
+};
+
+enum raid_policy {
+	RAID_POLICY_RESYNC,  /* bitmap + resync after an unclean stop (md's default) */
+	RAID_POLICY_JOURNAL, /* also a write-ahead journal of stripe updates: no write hole */
+};
+
+enum raid_sync_action {
+	RAID_SYNC_IDLE,
+	RAID_SYNC_RESYNC,  /* make redundancy consistent (after an unclean stop / at create) */
+	RAID_SYNC_RECOVER, /* rebuild a member */
+	RAID_SYNC_CHECK,   /* read and compare, count mismatches */
+	RAID_SYNC_REPAIR,  /* compare and fix */
+	RAID_SYNC_FROZEN,  /* stopped until resumed */
+};
+
+struct raid_member_spec {
+	struct bs_bdev *bdev;  /* borrowed: the caller keeps it open for the array's life */
+	int role;	       /* 0..disks-1, or -1 for a spare */
+	uint64_t data_offset;  /* sectors */
+	uint64_t data_sectors; /* usable sectors in the data area */
+	enum raid_member_state state;
+	uint64_t recovery_offset; /* RM_REBUILDING */
+	uint64_t journal_offset;  /* sectors on the member; 0 = none */
+};
+
+struct raid_array;
+
+struct raid_meta_ops {
+	/* Persist the array state (member states, recovery/resync offsets, clean flag). */
+	int (*update)(struct raid_array *a, void *priv);
+	/* Persist bitmap bytes [first, first+n) to the members. */
+	int (*bitmap_write)(struct raid_array *a, void *priv, uint64_t first, uint64_t n);
+};
+
+struct raid_config {
+	int level;
+	unsigned disks;
+	unsigned layout;
+	uint64_t chunk;	      /* sectors */
+	uint64_t dev_sectors; /* sectors used per member; 0 = as large as the members allow */
+	enum raid_policy policy;
+	uint64_t journal_sectors; /* per member, with RAID_POLICY_JOURNAL */
+	uint8_t uuid[16];	  /* identifies journal records */
+	uint64_t bitmap_chunk;	  /* sectors per bitmap bit; 0 = no bitmap */
+	const uint8_t *bitmap;	  /* initial bits (dirty regions), or NULL */
+	uint64_t
+	    resync_offset;     /* member sector from which a resync is needed; UINT64_MAX = clean */
+	uint32_t daemon_sleep; /* seconds between bitmap clearing passes (0 = 5) */
+	bool start_degraded;   /* --run: start even if members are missing */
+	const struct raid_meta_ops *meta;
+	void *meta_priv;
+	void (*event)(void *arg); /* state change worth a dm event */
+	void *event_arg;
+	const char *name; /* for messages */
+};
+
+struct raid_status {
+	int level;
+	unsigned disks;
+	unsigned layout;
+	uint64_t chunk;
+	uint64_t array_sectors;
+	uint64_t dev_sectors;
+	unsigned degraded;
+	bool failed;
+	bool clean;
+	enum raid_policy policy;
+	enum raid_member_state state[RAID_MAX_DISKS];
+	uint64_t recovery_offset[RAID_MAX_DISKS];
+	unsigned nspares;
+	enum raid_sync_action action;
+	uint64_t sync_done, sync_total; /* member sectors */
+	double sync_speed;		/* KiB/s over the last few seconds */
+	uint64_t mismatch_cnt;		/* sectors, as md counts */
+	uint64_t corrected;		/* blocks repaired from redundancy */
+	uint64_t journal_replayed;	/* records replayed at start */
+	uint64_t bitmap_dirty;		/* dirty bitmap bits */
+};
+
+/*
+ * Builds and starts an array.  SPECS holds every member and spare; the bdevs stay owned by
+ * the caller (a target), which closes them after raid_array_destroy().  Replays the journal, then
+ * starts resync or recovery as the state requires.  On error returns -errno with one line in ERR.
+ */
+int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *specs,
+		      unsigned nspecs, struct raid_array **out, struct strbuf *err);
+/* Stops background work and persists a clean state. */
+void raid_array_destroy(struct raid_array *a);
+
+/* A request in array bytes. */
+int raid_array_submit(struct raid_array *a, struct bs_io *io);
+uint64_t raid_array_sectors(struct raid_array *a);
+
+void raid_array_status(struct raid_array *a, struct raid_status *st);
+/* The member's path or NULL (role index; spares after roles: disks + i). */
+const char *raid_array_member_name(struct raid_array *a, unsigned idx);
+struct bs_bdev *raid_array_member_bdev(struct raid_array *a, unsigned role);
+
+/* Background work: check, repair, idle (stop), frozen; resync/recover are automatic. */
+int raid_array_sync_action(struct raid_array *a, enum raid_sync_action act, struct strbuf *err);
+/* Blocks until no sync action runs (or the array is destroyed). */
+void raid_array_wait_idle(struct raid_array *a);
+/* Pause and resume background work around a suspend. */
+void raid_array_quiesce(struct raid_array *a, bool pause);
+
+/* Member management (mdadm --fail / --remove / --add). Names match member paths. */
+int raid_array_fail_member(struct raid_array *a, const char *name, struct strbuf *err);
+/* Removes a faulty member or a spare; *out is its bdev, which the caller may now close. */
+int raid_array_remove_member(struct raid_array *a, const char *name, struct bs_bdev **out,
+			     struct strbuf *err);
+/* Adds a spare (the caller keeps owning the bdev); rebuild starts if a role is empty. */
+int raid_array_add_spare(struct raid_array *a, struct bs_bdev *b, uint64_t data_offset,
+			 uint64_t data_sectors, uint64_t journal_offset, struct strbuf *err);
+
+/* Flushes members and persists the state as clean (idle arrays are marked clean). */
+int raid_array_mark_clean(struct raid_array *a);
+
+const char *raid_sync_action_name(enum raid_sync_action act);
+
+#endif

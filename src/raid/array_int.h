@@ -1,0 +1,136 @@
+/*
+ * array_int.h - private state of the RAID engine, shared by array.c (requests and member
+ * state), array_journal.c (the write-ahead journal) and array_sync.c (background work:
+ * resync, recovery, check/repair, bitmap clearing, marking clean).
+ */
+#ifndef BS_RAID_ARRAY_INT_H
+#define BS_RAID_ARRAY_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "raid/array.h"
+
+#define RAID_MAX_SPARES	    16
+#define LOCK_BUCKETS	    256
+#define LOCKS_PER_BUCKET    64
+#define RAID1_REGION	    128 /* sectors: lock and resync unit of RAID1 */
+#define MAX_JOURNAL_ENTRIES 64
+
+struct member {
+	struct bs_bdev *bdev; /* NULL when missing */
+	uint64_t data_offset;
+	uint64_t data_sectors;
+	uint64_t journal_offset;
+	_Atomic int state;		  /* enum raid_member_state */
+	_Atomic uint64_t recovery_offset; /* RM_REBUILDING */
+};
+
+struct lock_bucket {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned n;
+	uint64_t held[LOCKS_PER_BUCKET];
+};
+
+struct journal_ring {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t head;	 /* next free sector, relative to the ring start */
+	unsigned active; /* records written whose in-place writes have not finished */
+	unsigned half;	 /* which half head is in; crossing flushes the members first */
+};
+
+struct raid_array {
+	struct raid_config cfg;
+	char *name;
+	struct raid_geom g;
+	unsigned max_degraded;
+	struct member m[RAID_MAX_DISKS];
+	struct member spare[RAID_MAX_SPARES];
+	unsigned nspares;
+	/* Member I/O holds it shared; swapping a spare in or removing a member holds it alone. */
+	pthread_rwlock_t mlock;
+
+	pthread_mutex_t state_lock; /* member states, spares, degraded/failed */
+	pthread_cond_t state_cv;
+	unsigned degraded;
+	bool failed;
+
+	/* Superblock updates: serialised; writes wait for a pending one before completing. */
+	pthread_mutex_t meta_lock;
+	atomic_uint meta_pending;
+	bool clean;	     /* as last persisted */
+	atomic_uint writers; /* writes in flight */
+	atomic_uint_least64_t last_write_ms;
+
+	struct lock_bucket buckets[LOCK_BUCKETS];
+
+	/* Write-intent bitmap (in member sectors). */
+	pthread_mutex_t bm_lock;
+	uint8_t *bits;
+	uint16_t *bcount;
+	uint8_t *bage;
+	uint64_t nbits;
+
+	/* Journal */
+	struct journal_ring ring[RAID_MAX_DISKS];
+	atomic_uint_least64_t jseq;
+	uint64_t journal_replayed;
+
+	/* Background work */
+	pthread_t sync_thread;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cv;
+	enum raid_sync_action action;	 /* running */
+	enum raid_sync_action requested; /* check/repair/idle asked by the user */
+	bool quit, paused, frozen;
+	uint64_t resync_offset; /* member sector; UINT64_MAX = nothing to resync */
+	uint64_t sync_pos, sync_end;
+	double sync_speed;
+	uint64_t mismatch_cnt;
+	atomic_uint_least64_t corrected;
+};
+
+/* array.c */
+bool member_readable(struct raid_array *a, unsigned r, uint64_t end_sector);
+bool member_writable(struct raid_array *a, unsigned r);
+int member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64_t sector,
+	      uint64_t nsect, unsigned flags);
+void fail_member(struct raid_array *a, unsigned r, const char *why);
+bool is_media_error(int r);
+void wait_meta(struct raid_array *a);
+int meta_update(struct raid_array *a);
+void raise_event(struct raid_array *a);
+void lock_id(struct raid_array *a, uint64_t id);
+void unlock_id(struct raid_array *a, uint64_t id);
+int stripe_fill(struct raid_array *a, uint64_t stripe, const struct raid_stripe *lay, uint64_t off,
+		uint64_t n, uint64_t want, uint64_t avoid, char **bufs, uint64_t *bad);
+int flush_members(struct raid_array *a);
+uint64_t now_ms(void);
+unsigned raid10_copies(struct raid_array *a, uint64_t array_sector, struct raid_loc *loc,
+		       uint64_t *run);
+bool raid10_enough(struct raid_array *a);
+
+/* array_journal.c */
+int journal_init(struct raid_array *a, struct strbuf *err);
+/* Writes one record (entries point into caller buffers) before the in-place writes. */
+struct jentry {
+	unsigned role;
+	uint64_t sector; /* member data-area sector */
+	uint64_t nsect;
+	const void *data;
+};
+int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings, unsigned nrings,
+		  const struct jentry *e, unsigned n);
+void journal_done(struct raid_array *a, const unsigned *rings, unsigned nrings);
+
+/* array_sync.c */
+int sync_start(struct raid_array *a);
+void sync_stop(struct raid_array *a);
+void sync_kick(struct raid_array *a);
+int bitmap_startwrite(struct raid_array *a, uint64_t sector, uint64_t nsect);
+void bitmap_endwrite(struct raid_array *a, uint64_t sector, uint64_t nsect);
+void mark_dirty(struct raid_array *a);
+
+#endif
