@@ -22,6 +22,7 @@ extern const struct bs_target_type bs_flakey_target;
 extern const struct bs_target_type bs_delay_target;
 extern const struct bs_target_type bs_crypt_target;
 extern const struct bs_target_type bs_raid_target;
+extern const struct bs_target_type bs_mirror_target;
 
 static const struct bs_target_type *const target_types[] = {
     &bs_linear_target,
@@ -32,6 +33,7 @@ static const struct bs_target_type *const target_types[] = {
     &bs_delay_target,
     &bs_crypt_target,
     &bs_raid_target,
+    &bs_mirror_target,
     NULL,
 };
 

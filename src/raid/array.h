@@ -60,8 +60,9 @@ struct raid_array;
 struct raid_meta_ops {
 	/* Persist the array state (member states, recovery/resync offsets, clean flag). */
 	int (*update)(struct raid_array *a, void *priv);
-	/* Persist bitmap bytes [first, first+n) to the members. */
-	int (*bitmap_write)(struct raid_array *a, void *priv, uint64_t first, uint64_t n);
+	/* Persist bitmap bytes [first, first+n); BYTES holds exactly those n bytes. */
+	int (*bitmap_write)(struct raid_array *a, void *priv, const uint8_t *bytes, uint64_t first,
+			    uint64_t n);
 };
 
 struct raid_config {

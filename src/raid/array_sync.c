@@ -29,13 +29,25 @@ static bool bit_test(const uint8_t *bits, uint64_t b)
 	return (bits[b / 8] >> (b % 8)) & 1;
 }
 
+/* Writes the bytes holding bits [first, last] (a consistent copy) through the meta ops. */
 static void persist_bits(struct raid_array *a, uint64_t first, uint64_t last)
 {
+	uint64_t b0 = first / 8, n = last / 8 - b0 + 1;
+	uint8_t *copy;
+
 	if (!a->cfg.meta || !a->cfg.meta->bitmap_write)
 		return;
+	copy = malloc(n);
+	if (!copy)
+		return;
 	pthread_mutex_lock(&bm_io_lock);
-	a->cfg.meta->bitmap_write(a, a->cfg.meta_priv, first / 8, last / 8 - first / 8 + 1);
+	pthread_mutex_lock(&a->bm_lock);
+	memcpy(copy, a->bits + b0, n);
+	pthread_mutex_unlock(&a->bm_lock);
+	if (a->cfg.meta->bitmap_write(a, a->cfg.meta_priv, copy, b0, n))
+		bs_err("%s: cannot write the bitmap", a->name);
 	pthread_mutex_unlock(&bm_io_lock);
+	free(copy);
 }
 
 int bitmap_startwrite(struct raid_array *a, uint64_t sector, uint64_t nsect)
@@ -83,8 +95,11 @@ void bitmap_endwrite(struct raid_array *a, uint64_t sector, uint64_t nsect)
 	pthread_mutex_unlock(&a->bm_lock);
 }
 
-/* Clears bits of regions idle for two passes; never while degraded or resyncing. */
-static void bitmap_daemon(struct raid_array *a)
+/*
+ * Clears bits of regions idle for two passes (all idle ones with IMMEDIATE, after a resync);
+ * never while degraded or resyncing.
+ */
+static void bitmap_daemon(struct raid_array *a, bool immediate)
 {
 	uint64_t lo = UINT64_MAX, hi = 0;
 	bool any = false;
@@ -94,6 +109,8 @@ static void bitmap_daemon(struct raid_array *a)
 	pthread_mutex_lock(&a->bm_lock);
 	for (uint64_t b = 0; b < a->nbits; b++)
 		if (bit_test(a->bits, b) && !a->bcount[b]) {
+			if (immediate)
+				a->bage[b] = 1;
 			if (a->bage[b] >= 1)
 				any = true;
 			else
@@ -602,6 +619,7 @@ static void run_action(struct raid_array *a, enum raid_sync_action act, int role
 		} else if (act == RAID_SYNC_RESYNC) {
 			flush_members(a);
 			a->resync_offset = UINT64_MAX;
+			bitmap_daemon(a, true);
 			bs_info("%s: resync complete", a->name);
 		} else {
 			bs_info("%s: %s complete, %llu mismatched sectors", a->name,
@@ -653,7 +671,7 @@ static void *sync_main(void *arg)
 			pthread_mutex_unlock(&a->sync_lock);
 			try_mark_clean(a, false);
 			if (now_ms() - last_daemon >= sleep * 1000u) {
-				bitmap_daemon(a);
+				bitmap_daemon(a, false);
 				last_daemon = now_ms();
 			}
 			pthread_mutex_lock(&a->sync_lock);
