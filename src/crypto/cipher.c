@@ -20,16 +20,29 @@
 
 #define MAX_IV 16
 
+/*
+ * One set of keyed contexts, used by one request at a time:
+ *   ecb_enc/ecb_dec  AES-ECB with the data key (the XTS data half): the bulk of every mode
+ *   tweak            AES-ECB encryption with the XTS tweak half
+ *   cbc_enc          AES-CBC encryption, sector by sector (CBC encryption cannot be batched)
+ *   essiv            AES-ECB with hash(key), for ESSIV IVs
+ * buf holds the per-block XOR stream of a request (tweaks, or IVs and chaining blocks).
+ */
 struct cctx {
-	EVP_CIPHER_CTX *enc;
-	EVP_CIPHER_CTX *dec;
+	EVP_CIPHER_CTX *ecb_enc;
+	EVP_CIPHER_CTX *ecb_dec;
+	EVP_CIPHER_CTX *tweak;
+	EVP_CIPHER_CTX *cbc_enc;
 	EVP_CIPHER_CTX *essiv;
+	uint8_t *buf;
+	size_t cap;
 	struct cctx *next;
 };
 
 struct bs_sector_cipher {
 	struct bs_crypt_spec spec;
-	EVP_CIPHER *evp;       /* NULL for cipher_null */
+	EVP_CIPHER *evp;       /* NULL for cipher_null; the chaining mode (CBC encryption) */
+	EVP_CIPHER *ecb;       /* AES-ECB for the data key (half of an XTS key) */
 	EVP_CIPHER *essiv_evp; /* ESSIV only */
 	uint8_t *key;	       /* locked */
 	size_t key_len;
@@ -219,25 +232,47 @@ static void cctx_free(struct cctx *x)
 {
 	if (!x)
 		return;
-	EVP_CIPHER_CTX_free(x->enc);
-	EVP_CIPHER_CTX_free(x->dec);
+	EVP_CIPHER_CTX_free(x->ecb_enc);
+	EVP_CIPHER_CTX_free(x->ecb_dec);
+	EVP_CIPHER_CTX_free(x->tweak);
+	EVP_CIPHER_CTX_free(x->cbc_enc);
 	EVP_CIPHER_CTX_free(x->essiv);
+	free(x->buf);
 	free(x);
+}
+
+static EVP_CIPHER_CTX *keyed(const EVP_CIPHER *ciph, const uint8_t *key, int enc)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	if (!ctx || !EVP_CipherInit_ex2(ctx, ciph, key, NULL, enc, NULL)) {
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	return ctx;
+}
+
+static bool is_xts(const struct bs_sector_cipher *c)
+{
+	return !strcmp(c->spec.chain, "xts");
 }
 
 static struct cctx *cctx_new(struct bs_sector_cipher *c)
 {
 	struct cctx *x = calloc(1, sizeof(*x));
+	size_t half = is_xts(c) ? c->key_len / 2 : c->key_len;
 
 	if (!x)
 		return NULL;
-	x->enc = EVP_CIPHER_CTX_new();
-	x->dec = EVP_CIPHER_CTX_new();
-	if (!x->enc || !x->dec || !EVP_CipherInit_ex2(x->enc, c->evp, c->key, NULL, 1, NULL) ||
-	    !EVP_CipherInit_ex2(x->dec, c->evp, c->key, NULL, 0, NULL))
+	x->ecb_enc = keyed(c->ecb, c->key, 1);
+	x->ecb_dec = keyed(c->ecb, c->key, 0);
+	if (!x->ecb_enc || !x->ecb_dec)
 		goto fail;
-	EVP_CIPHER_CTX_set_padding(x->enc, 0);
-	EVP_CIPHER_CTX_set_padding(x->dec, 0);
+	if (is_xts(c) && !(x->tweak = keyed(c->ecb, c->key + half, 1)))
+		goto fail;
+	if (!strcmp(c->spec.chain, "cbc") && !(x->cbc_enc = keyed(c->evp, c->key, 1)))
+		goto fail;
 	if (c->essiv_evp) {
 		x->essiv = EVP_CIPHER_CTX_new();
 		if (!x->essiv ||
@@ -282,6 +317,7 @@ void bs_sector_cipher_free(struct bs_sector_cipher *c)
 		cctx_free(x);
 	}
 	EVP_CIPHER_free(c->evp);
+	EVP_CIPHER_free(c->ecb);
 	EVP_CIPHER_free(c->essiv_evp);
 	bs_secure_free(c->key);
 	bs_secure_free(c->essiv_key);
@@ -356,12 +392,11 @@ int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, s
 		*out = c;
 		return 0;
 	}
-	if (!strcmp(spec->chain, "xts") && !memcmp(key, key + key_len / 2, key_len / 2)) {
-		*why = "the two halves of an XTS key must differ";
-		goto fail;
-	}
 	c->evp = EVP_CIPHER_fetch(NULL, evp_name(spec, key_len, name, sizeof(name)), NULL);
-	if (!c->evp) {
+	snprintf(name, sizeof(name), "AES-%zu-ECB",
+		 (!strcmp(spec->chain, "xts") ? key_len / 2 : key_len) * 8);
+	c->ecb = EVP_CIPHER_fetch(NULL, name, NULL);
+	if (!c->evp || !c->ecb) {
 		*why = "cipher unavailable in OpenSSL";
 		goto fail;
 	}
@@ -429,54 +464,168 @@ static int make_iv(struct bs_sector_cipher *c, struct cctx *x, uint64_t n, uint8
 	return -EINVAL;
 }
 
+/* Room for LEN bytes of XOR stream in the context. */
+static int reserve(struct cctx *x, size_t len)
+{
+	uint8_t *n;
+
+	if (x->cap >= len)
+		return 0;
+	n = malloc(len);
+	if (!n)
+		return -ENOMEM;
+	free(x->buf);
+	x->buf = n;
+	x->cap = len;
+	return 0;
+}
+
+static int ecb(EVP_CIPHER_CTX *ctx, const uint8_t *in, uint8_t *out, size_t len)
+{
+	while (len) {
+		int n = len > (1u << 30) ? (1 << 30) : (int)len, outl;
+
+		if (!EVP_CipherUpdate(ctx, out, &outl, in, n) || outl != n)
+			return -EIO;
+		in += n;
+		out += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void xor_blocks(uint8_t *dst, const uint8_t *a, const uint8_t *b, size_t len)
+{
+	uint64_t x, y;
+
+	for (size_t i = 0; i < len; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		x ^= y;
+		memcpy(dst + i, &x, 8);
+	}
+}
+
+/*
+ * XTS (IEEE 1619): block j of a sector is C = E_k1(P ^ T_j) ^ T_j with T_0 = E_k2(IV) and
+ * T_j = T_{j-1} * alpha in GF(2^128).  All IVs of the request are encrypted in one call,
+ * the tweak stream is expanded once, and the data goes through AES-ECB in one call.
+ */
+static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, const uint8_t *in,
+		     uint8_t *out, size_t len, uint64_t sector)
+{
+	const unsigned ss = c->sector_size, step = ss >> 9, nsec = (unsigned)(len / ss);
+	uint8_t *t = x->buf, *ivs = x->buf + len; /* reserve() gave len + 16 per sector */
+	int r;
+
+	for (unsigned i = 0; i < nsec; i++, sector += step) {
+		r = make_iv(c, x, sector >> c->large_shift, ivs + 16 * (size_t)i);
+		if (r)
+			return r;
+	}
+	/* T_0 of every sector in one call. */
+	r = ecb(x->tweak, ivs, ivs, 16 * (size_t)nsec);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < nsec; i++) {
+		uint64_t lo, hi;
+		uint8_t *p = t + (size_t)i * ss;
+
+		memcpy(&lo, ivs + 16 * (size_t)i, 8);
+		memcpy(&hi, ivs + 16 * (size_t)i + 8, 8);
+		memcpy(p, ivs + 16 * (size_t)i, 16);
+		lo = le64toh(lo);
+		hi = le64toh(hi);
+		for (unsigned j = 1; j < ss / 16; j++) {
+			uint64_t carry = hi >> 63, l, h;
+
+			hi = (hi << 1) | (lo >> 63);
+			lo = (lo << 1) ^ (carry * 0x87);
+			l = htole64(lo);
+			h = htole64(hi);
+			memcpy(p + 16 * j, &l, 8);
+			memcpy(p + 16 * j + 8, &h, 8);
+		}
+	}
+	xor_blocks(out, in, t, len);
+	r = ecb(encrypt ? x->ecb_enc : x->ecb_dec, out, out, len);
+	if (!r)
+		xor_blocks(out, out, t, len);
+	return r;
+}
+
+/*
+ * CBC decryption batches: P_i = D(C_i) ^ C_{i-1}, C_{-1} = IV.  The XOR stream (IV, then the
+ * ciphertext shifted by one block) is built first, so decryption may run in place.
+ */
+static int cbc_decrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t *in, uint8_t *out,
+		       size_t len, uint64_t sector)
+{
+	const unsigned ss = c->sector_size, step = ss >> 9, nsec = (unsigned)(len / ss);
+	uint8_t *t = x->buf;
+	int r;
+
+	for (unsigned i = 0; i < nsec; i++, sector += step) {
+		uint8_t *p = t + (size_t)i * ss;
+
+		r = make_iv(c, x, sector >> c->large_shift, p);
+		if (r)
+			return r;
+		memcpy(p + 16, in + (size_t)i * ss, ss - 16);
+	}
+	r = ecb(x->ecb_dec, in, out, len);
+	if (!r)
+		xor_blocks(out, out, t, len);
+	return r;
+}
+
+static int cbc_encrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t *in, uint8_t *out,
+		       size_t len, uint64_t sector)
+{
+	const unsigned ss = c->sector_size, step = ss >> 9;
+
+	for (size_t off = 0; off < len; off += ss, sector += step) {
+		uint8_t iv[MAX_IV];
+		int outl, r = make_iv(c, x, sector >> c->large_shift, iv);
+
+		if (r)
+			return r;
+		if (!EVP_CipherInit_ex2(x->cbc_enc, NULL, NULL, iv, 1, NULL) ||
+		    !EVP_CipherUpdate(x->cbc_enc, out + off, &outl, in + off, (int)ss) ||
+		    outl != (int)ss)
+			return -EIO;
+	}
+	return 0;
+}
+
 int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
 			   size_t len, uint64_t sector)
 {
-	const uint8_t *src = in;
-	uint8_t *dst = out;
-	const unsigned ss = c->sector_size, step = ss >> 9;
 	struct cctx *x;
-	EVP_CIPHER_CTX *ctx;
-	int r = 0;
+	int r;
 
-	if (len % ss)
+	if (len % c->sector_size)
 		return -EINVAL;
 	if (!c->evp) {
-		if (dst != src)
-			memmove(dst, src, len);
+		if (out != in)
+			memmove(out, in, len);
 		return 0;
 	}
 	x = cctx_get(c);
 	if (!x)
 		return -ENOMEM;
-	ctx = encrypt ? x->enc : x->dec;
-
 	if (c->spec.iv == BS_IV_NONE) {
-		int outl;
-
-		/* ECB is stateless: the whole run in one call. */
-		while (len && !r) {
-			int n = len > (1u << 30) ? (1 << 30) : (int)len;
-
-			if (!EVP_CipherUpdate(ctx, dst, &outl, src, n) || outl != n)
-				r = -EIO;
-			src += n;
-			dst += n;
-			len -= (size_t)n;
-		}
+		r = ecb(encrypt ? x->ecb_enc : x->ecb_dec, in, out, len);
+	} else if (!encrypt && !strcmp(c->spec.chain, "cbc")) {
+		r = reserve(x, len);
+		if (!r)
+			r = cbc_decrypt(c, x, in, out, len, sector);
+	} else if (!strcmp(c->spec.chain, "cbc")) {
+		r = cbc_encrypt(c, x, in, out, len, sector);
 	} else {
-		for (size_t off = 0; off < len && !r; off += ss, sector += step) {
-			uint8_t iv[MAX_IV];
-			int outl;
-
-			r = make_iv(c, x, sector >> c->large_shift, iv);
-			if (r)
-				break;
-			if (!EVP_CipherInit_ex2(ctx, NULL, NULL, iv, -1, NULL) ||
-			    !EVP_CipherUpdate(ctx, dst + off, &outl, src + off, (int)ss) ||
-			    outl != (int)ss)
-				r = -EIO;
-		}
+		r = reserve(x, len + 16 * (len / c->sector_size));
+		if (!r)
+			r = xts_crypt(c, x, encrypt, in, out, len, sector);
 	}
 	cctx_put(c, x);
 	return r;
