@@ -25,16 +25,8 @@ extern const struct bs_target_type bs_raid_target;
 extern const struct bs_target_type bs_mirror_target;
 
 static const struct bs_target_type *const target_types[] = {
-    &bs_linear_target,
-    &bs_striped_target,
-    &bs_zero_target,
-    &bs_error_target,
-    &bs_flakey_target,
-    &bs_delay_target,
-    &bs_crypt_target,
-    &bs_raid_target,
-    &bs_mirror_target,
-    NULL,
+    &bs_linear_target, &bs_striped_target, &bs_zero_target, &bs_error_target,  &bs_flakey_target,
+    &bs_delay_target,  &bs_crypt_target,   &bs_raid_target, &bs_mirror_target, NULL,
 };
 
 const struct bs_target_type *const *bs_target_types(void)
@@ -90,6 +82,16 @@ int bs_target_get_device(struct bs_target *t, const char *path, const char *what
 		t->block_size = b->block_size;
 	*out = b;
 	return 0;
+}
+
+void bs_target_put_device(struct bs_target *t, struct bs_bdev *b)
+{
+	for (unsigned i = 0; i < t->ndevs; i++)
+		if (t->devs[i].bdev == b) {
+			t->devs[i] = t->devs[--t->ndevs];
+			bs_bdev_close(b);
+			return;
+		}
 }
 
 int bs_target_check_area(struct bs_target *t, struct bs_bdev *b, uint64_t start, uint64_t len)

@@ -81,6 +81,12 @@ int bs_target_error(struct bs_target *t, const char *fmt, ...)
  */
 int bs_target_get_device(struct bs_target *t, const char *path, const char *what,
 			 struct bs_bdev **out);
+/*
+ * Closes a device the target opened, outside its constructor (e.g. a RAID member removed
+ * at run time).  Only under the device's control lock (messages, suspend/resume hooks).
+ */
+void bs_target_put_device(struct bs_target *t, struct bs_bdev *b);
+
 /* Checks that [start, start+len) sectors lie inside bdev; sets the error otherwise. */
 int bs_target_check_area(struct bs_target *t, struct bs_bdev *b, uint64_t start_sector,
 			 uint64_t len_sectors);

@@ -372,8 +372,8 @@ static int mirror_write_run(struct raid_array *a, const struct bs_io *io, uint64
 
 	lock_id(a, id);
 	nc = mirror_copies(a, s, loc, &run);
-	for (unsigned k = 0; k < nc; k++)
-		bitmap_startwrite(a, loc[k].sector, n);
+	/* md's bitmap counts array sectors for RAID1 and RAID10 (equal to member for RAID1). */
+	bitmap_startwrite(a, s, n);
 	for (unsigned k = 0; k < nc; k++) {
 		int e;
 
@@ -387,8 +387,7 @@ static int mirror_write_run(struct raid_array *a, const struct bs_io *io, uint64
 		else if (!r)
 			r = e;
 	}
-	for (unsigned k = 0; k < nc; k++)
-		bitmap_endwrite(a, loc[k].sector, n);
+	bitmap_endwrite(a, s, n);
 	unlock_id(a, id);
 	if (r)
 		return r;
@@ -977,7 +976,10 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 		}
 	}
 	if (cfg->bitmap_chunk && cfg->level != 0) {
-		a->nbits = (a->g.dev_sectors + cfg->bitmap_chunk - 1) / cfg->bitmap_chunk;
+		/* md's bitmap covers array sectors for RAID10, member sectors otherwise. */
+		uint64_t span = cfg->level == 10 ? a->g.array_sectors : a->g.dev_sectors;
+
+		a->nbits = (span + cfg->bitmap_chunk - 1) / cfg->bitmap_chunk;
 		a->bits = calloc((a->nbits + 7) / 8 + 1, 1);
 		a->bcount = calloc(a->nbits + 1, sizeof(*a->bcount));
 		a->bage = calloc(a->nbits + 1, 1);
@@ -1140,6 +1142,23 @@ int raid_array_add_spare(struct raid_array *a, struct bs_bdev *b, uint64_t data_
 	return 0;
 }
 
+unsigned raid_array_members(struct raid_array *a, struct raid_member_info *out, unsigned max)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&a->state_lock);
+	for (unsigned i = 0; i < a->g.disks && n < max; i++, n++)
+		out[n] = (struct raid_member_info){
+		    a->m[i].bdev, (int)i, (enum raid_member_state)atomic_load(&a->m[i].state),
+		    atomic_load(&a->m[i].recovery_offset)};
+	for (unsigned i = 0; i < a->nspares && n < max; i++, n++)
+		out[n] = (struct raid_member_info){
+		    a->spare[i].bdev, -1, (enum raid_member_state)atomic_load(&a->spare[i].state),
+		    0};
+	pthread_mutex_unlock(&a->state_lock);
+	return n;
+}
+
 const char *raid_array_member_name(struct raid_array *a, unsigned idx)
 {
 	if (idx < a->g.disks)
@@ -1181,6 +1200,10 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 	st->mismatch_cnt = a->mismatch_cnt;
 	pthread_mutex_unlock(&a->sync_lock);
 	st->corrected = atomic_load(&a->corrected);
+	st->resync_offset = st->clean			     ? a->resync_offset
+			    : st->action == RAID_SYNC_RESYNC ? a->resync_offset
+							     : 0;
+	st->bitmap_bits = a->nbits;
 	st->journal_replayed = a->journal_replayed;
 	pthread_mutex_lock(&a->bm_lock);
 	for (uint64_t i = 0; i < a->nbits; i++)

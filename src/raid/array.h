@@ -108,6 +108,8 @@ struct raid_status {
 	uint64_t corrected;		/* blocks repaired from redundancy */
 	uint64_t journal_replayed;	/* records replayed at start */
 	uint64_t bitmap_dirty;		/* dirty bitmap bits */
+	uint64_t bitmap_bits;
+	uint64_t resync_offset; /* what a superblock should record: UINT64_MAX when clean */
 };
 
 /*
@@ -125,6 +127,16 @@ int raid_array_submit(struct raid_array *a, struct bs_io *io);
 uint64_t raid_array_sectors(struct raid_array *a);
 
 void raid_array_status(struct raid_array *a, struct raid_status *st);
+struct raid_member_info {
+	struct bs_bdev *bdev;
+	int role; /* -1: spare or faulty leftover */
+	enum raid_member_state state;
+	uint64_t recovery_offset;
+};
+
+/* Every device the array holds: roles first (bdev NULL when missing), then spares. */
+unsigned raid_array_members(struct raid_array *a, struct raid_member_info *out, unsigned max);
+
 /* The member's path or NULL (role index; spares after roles: disks + i). */
 const char *raid_array_member_name(struct raid_array *a, unsigned idx);
 struct bs_bdev *raid_array_member_bdev(struct raid_array *a, unsigned role);

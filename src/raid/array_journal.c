@@ -83,14 +83,28 @@ static int ring_io(struct raid_array *a, unsigned role, enum bs_op op, void *buf
 	return r;
 }
 
-int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings, unsigned nrings,
-		  const struct jentry *e, unsigned n)
+int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_in,
+		  unsigned nrings_in, const struct jentry *e, unsigned n)
 {
 	uint64_t payload = 0, size, seq, pos[2];
 	uint32_t hs = hdr_sectors(n);
 	struct jl_hdr *h;
 	char *rec, *p;
 	int r = 0, ok = 0;
+	unsigned rings[2], nrings = 0;
+	static atomic_bool warned;
+
+	/* A member added without a journal area (e.g. by Linux md) cannot hold records. */
+	for (unsigned k = 0; k < nrings_in; k++)
+		if (a->m[rings_in[k]].journal_offset)
+			rings[nrings++] = rings_in[k];
+	if (!nrings) {
+		if (!atomic_exchange(&warned, true))
+			bs_warn("%s: a parity member has no journal area; those stripes are "
+				"written without the journal",
+				a->name);
+		return 0;
+	}
 
 	for (unsigned i = 0; i < n; i++)
 		payload += e[i].nsect;
@@ -172,6 +186,8 @@ void journal_done(struct raid_array *a, const unsigned *rings, unsigned nrings)
 	for (unsigned k = 0; k < nrings; k++) {
 		struct journal_ring *jr = &a->ring[rings[k]];
 
+		if (!a->m[rings[k]].journal_offset)
+			continue;
 		pthread_mutex_lock(&jr->mu);
 		if (jr->active)
 			jr->active--;

@@ -491,20 +491,10 @@ static bool window_dirty(struct raid_array *a, uint64_t ms, uint64_t n)
 	return d;
 }
 
-/* Whether the resync window at POS (array sectors for RAID10) touches a dirty region. */
+/* Whether the resync window at POS touches a dirty region (RAID10: array sectors, as md). */
 static bool resync_needed(struct raid_array *a, uint64_t pos, uint64_t n)
 {
-	struct raid_loc loc[RAID_MAX_DISKS];
-	uint64_t run;
-	unsigned nc;
-
-	if (a->g.level != 10)
-		return window_dirty(a, pos, n);
-	nc = raid_map(&a->g, pos, loc, &run);
-	for (unsigned k = 0; k < nc; k++)
-		if (window_dirty(a, loc[k].sector, n))
-			return true;
-	return false;
+	return window_dirty(a, pos, n);
 }
 
 /* Runs ACT to the end (or until interrupted); sync_lock not held. */
