@@ -40,6 +40,10 @@ static void usage(FILE *f)
 		"  --pidfile FILE        write the daemon's pid to FILE\n"
 		"  --threads N           I/O threads per NBD connection (default 8)\n"
 		"  --direct              open host files with O_DIRECT where requests are aligned\n"
+		"  --tls-cert FILE       offer TLS (NBD STARTTLS) on TCP listeners, with this\n"
+		"  --tls-key FILE        certificate chain and private key (PEM)\n"
+		"  --tls-ca FILE         require client certificates signed by this CA\n"
+		"  --tls-required        refuse NBD clients on TCP that do not start TLS\n"
 		"  --default-stack DIR   build the embedded default stack from files in DIR\n"
 		"  --verbose, -v         debug logging\n"
 		"  --version, --help\n",
@@ -88,6 +92,10 @@ int main(int argc, char **argv)
 	    {"threads", required_argument, NULL, 't'},
 	    {"direct", no_argument, NULL, 'D'},
 	    {"default-stack", required_argument, NULL, 's'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"tls-ca", required_argument, NULL, 'A'},
+	    {"tls-required", no_argument, NULL, 'Q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -138,6 +146,18 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			stack_dir = optarg;
+			break;
+		case 'C':
+			nopt.tls_cert = optarg;
+			break;
+		case 'K':
+			nopt.tls_key = optarg;
+			break;
+		case 'A':
+			nopt.tls_ca = optarg;
+			break;
+		case 'Q':
+			nopt.tls_required = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -194,7 +214,8 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	bs_nbd_init(&nopt);
+	if (bs_nbd_init(&nopt, &err))
+		goto fail;
 	make_parent(control);
 	if (bs_control_listen(control, &err))
 		goto fail;

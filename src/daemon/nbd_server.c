@@ -19,6 +19,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "engine/device.h"
 #include "proto/nbd.h"
 #include "util/log.h"
@@ -31,6 +34,7 @@
 
 struct listener {
 	int fd;
+	bool tcp; /* TLS applies to TCP listeners; unix sockets rely on file permissions */
 	char *spec;
 	char *uri;
 	char *unix_path;
@@ -40,6 +44,8 @@ struct listener {
 
 struct conn {
 	int fd;
+	SSL *ssl;    /* after STARTTLS */
+	bool tls_ok; /* TLS may be offered on this connection */
 	pthread_mutex_t read_lock;
 	pthread_mutex_t write_lock;
 	atomic_bool closing;
@@ -51,6 +57,8 @@ struct conn {
 };
 
 static unsigned threads_per_conn = DEFAULT_THREADS;
+static SSL_CTX *tls_ctx; /* NULL: no TLS */
+static bool tls_required;
 static struct listener *listeners;
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conns_cond = PTHREAD_COND_INITIALIZER;
@@ -58,26 +66,78 @@ static struct conn *conns;
 static unsigned nconns; /* including connections still in handshake */
 static atomic_bool shutting_down;
 
-void bs_nbd_init(const struct bs_nbd_options *opt)
+int bs_nbd_init(const struct bs_nbd_options *opt, struct strbuf *err)
 {
 	if (opt && opt->threads_per_conn)
 		threads_per_conn =
 		    opt->threads_per_conn > MAX_THREADS ? MAX_THREADS : opt->threads_per_conn;
+	if (!opt || (!opt->tls_cert && !opt->tls_key && !opt->tls_ca && !opt->tls_required))
+		return 0;
+	if (!opt->tls_cert || !opt->tls_key) {
+		sb_puts(err, "nbd: TLS needs both --tls-cert and --tls-key");
+		return -EINVAL;
+	}
+	tls_ctx = SSL_CTX_new(TLS_server_method());
+	if (!tls_ctx) {
+		sb_puts(err, "nbd: cannot create a TLS context");
+		return -ENOMEM;
+	}
+	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(tls_ctx, opt->tls_cert) != 1) {
+		sb_printf(err, "nbd: cannot load the certificate %s", opt->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(tls_ctx, opt->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(tls_ctx) != 1) {
+		sb_printf(
+		    err,
+		    "nbd: cannot load the private key %s, or it does not match the certificate",
+		    opt->tls_key);
+		goto fail;
+	}
+	if (opt->tls_ca) {
+		if (SSL_CTX_load_verify_locations(tls_ctx, opt->tls_ca, NULL) != 1) {
+			sb_printf(err, "nbd: cannot load the CA %s", opt->tls_ca);
+			goto fail;
+		}
+		SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+				   NULL);
+	}
+	tls_required = opt->tls_required;
+	return 0;
+fail:
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+	return -EINVAL;
 }
 
 /* ---- socket helpers ---------------------------------------------------------------------- */
 
-static int send_all(int fd, const void *buf, size_t len)
+/*
+ * Socket I/O of a connection: plain, or through its TLS session once STARTTLS succeeded.
+ * TLS connections run a single worker (see conn_main), so the session is never used by two
+ * threads at once.
+ */
+static int send_all(struct conn *c, const void *buf, size_t len)
 {
 	const char *p = buf;
 
 	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		ssize_t n;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		if (c->ssl) {
+			int k = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+
+			if (k <= 0)
+				return -EIO;
+			n = k;
+		} else {
+			n = send(c->fd, p, len, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
 		}
 		p += n;
 		len -= (size_t)n;
@@ -85,11 +145,20 @@ static int send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-static int sendv_all(int fd, struct iovec *iov, int cnt)
+static int sendv_all(struct conn *c, struct iovec *iov, int cnt)
 {
+	if (c->ssl) {
+		for (int i = 0; i < cnt; i++) {
+			int r = send_all(c, iov[i].iov_base, iov[i].iov_len);
+
+			if (r)
+				return r;
+		}
+		return 0;
+	}
 	while (cnt) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -109,33 +178,42 @@ static int sendv_all(int fd, struct iovec *iov, int cnt)
 	return 0;
 }
 
-static int recv_all(int fd, void *buf, size_t len)
+static int recv_all(struct conn *c, void *buf, size_t len)
 {
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = recv(fd, p, len, MSG_WAITALL);
+		ssize_t n;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		if (c->ssl) {
+			int k = SSL_read(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+
+			if (k <= 0)
+				return -ECONNRESET;
+			n = k;
+		} else {
+			n = recv(c->fd, p, len, MSG_WAITALL);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			if (n == 0)
+				return -ECONNRESET;
 		}
-		if (n == 0)
-			return -ECONNRESET;
 		p += n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
-static int skip_bytes(int fd, uint64_t len)
+static int skip_bytes(struct conn *c, uint64_t len)
 {
 	char junk[4096];
 
 	while (len) {
 		size_t n = len < sizeof(junk) ? (size_t)len : sizeof(junk);
-		int r = recv_all(fd, junk, n);
+		int r = recv_all(c, junk, n);
 
 		if (r)
 			return r;
@@ -180,7 +258,7 @@ static uint16_t get16(const uint8_t *p)
 
 /* ---- handshake ----------------------------------------------------------------------------- */
 
-static int opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint32_t len)
+static int opt_reply(struct conn *c, uint32_t opt, uint32_t type, const void *data, uint32_t len)
 {
 	uint8_t h[20];
 	struct iovec iov[2] = {{h, sizeof(h)}, {(void *)data, len}};
@@ -189,12 +267,12 @@ static int opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint
 	put32(h + 8, opt);
 	put32(h + 12, type);
 	put32(h + 16, len);
-	return sendv_all(fd, iov, len ? 2 : 1);
+	return sendv_all(c, iov, len ? 2 : 1);
 }
 
-static int opt_error(int fd, uint32_t opt, uint32_t type, const char *msg)
+static int opt_error(struct conn *c, uint32_t opt, uint32_t type, const char *msg)
 {
-	return opt_reply(fd, opt, type, msg, (uint32_t)strlen(msg));
+	return opt_reply(c, opt, type, msg, (uint32_t)strlen(msg));
 }
 
 static uint16_t transmission_flags(const struct conn *c)
@@ -276,7 +354,7 @@ static int send_info(struct conn *c, uint32_t opt, struct bs_device *dev, const 
 		tmp.lim.readonly = info.readonly;
 		put16(buf + 10, transmission_flags(&tmp));
 	}
-	r = opt_reply(c->fd, opt, NBD_REP_INFO, buf, 12);
+	r = opt_reply(c, opt, NBD_REP_INFO, buf, 12);
 	if (r)
 		return r;
 	/* Block sizes are always sent: unaligned requests still work (read-modify-write). */
@@ -284,7 +362,7 @@ static int send_info(struct conn *c, uint32_t opt, struct bs_device *dev, const 
 	put32(buf + 2, info.block_size);
 	put32(buf + 6, info.block_size > 4096 ? info.block_size : 4096);
 	put32(buf + 10, BS_NBD_MAX_REQUEST);
-	r = opt_reply(c->fd, opt, NBD_REP_INFO, buf, 14);
+	r = opt_reply(c, opt, NBD_REP_INFO, buf, 14);
 	for (uint16_t i = 0; !r && i < nreq; i++) {
 		if (req[i] == NBD_INFO_NAME) {
 			size_t n = strlen(name);
@@ -294,7 +372,7 @@ static int send_info(struct conn *c, uint32_t opt, struct bs_device *dev, const 
 				return -ENOMEM;
 			put16(p, NBD_INFO_NAME);
 			memcpy(p + 2, name, n);
-			r = opt_reply(c->fd, opt, NBD_REP_INFO, p, (uint32_t)(2 + n));
+			r = opt_reply(c, opt, NBD_REP_INFO, p, (uint32_t)(2 + n));
 			free(p);
 		} else if (req[i] == NBD_INFO_DESCRIPTION) {
 			char d[160];
@@ -305,14 +383,14 @@ static int send_info(struct conn *c, uint32_t opt, struct bs_device *dev, const 
 				n = (int)sizeof(d) - 1;
 			put16(p, NBD_INFO_DESCRIPTION);
 			memcpy(p + 2, d, (size_t)n);
-			r = opt_reply(c->fd, opt, NBD_REP_INFO, p, (uint32_t)(2 + n));
+			r = opt_reply(c, opt, NBD_REP_INFO, p, (uint32_t)(2 + n));
 		}
 	}
 	return r;
 }
 
 struct list_ctx {
-	int fd;
+	struct conn *c;
 	int r;
 };
 
@@ -327,7 +405,7 @@ static void list_one(struct bs_device *dev, void *arg)
 		return;
 	put32(buf, (uint32_t)n);
 	memcpy(buf + 4, name, n);
-	l->r = opt_reply(l->fd, NBD_OPT_LIST, NBD_REP_SERVER, buf, (uint32_t)(4 + n));
+	l->r = opt_reply(l->c, NBD_OPT_LIST, NBD_REP_SERVER, buf, (uint32_t)(4 + n));
 }
 
 /* Validates the meta-context request layout; we offer no contexts, so the answer is empty. */
@@ -371,7 +449,7 @@ static int handshake(struct conn *c)
 	put64(hello, NBD_MAGIC);
 	put64(hello + 8, NBD_OPTS_MAGIC);
 	put16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	if (send_all(c->fd, hello, sizeof(hello)) || recv_all(c->fd, &cflags, 4))
+	if (send_all(c, hello, sizeof(hello)) || recv_all(c, &cflags, 4))
 		return -1;
 	cflags = be32toh(cflags);
 	if (!(cflags & NBD_FLAG_C_FIXED_NEWSTYLE) ||
@@ -389,7 +467,7 @@ static int handshake(struct conn *c)
 		uint64_t magic;
 		uint32_t opt, len;
 
-		if (recv_all(c->fd, oh, sizeof(oh)))
+		if (recv_all(c, oh, sizeof(oh)))
 			break;
 		memcpy(&magic, oh, 8);
 		opt = get32(oh + 8);
@@ -397,14 +475,24 @@ static int handshake(struct conn *c)
 		if (be64toh(magic) != NBD_OPTS_MAGIC)
 			break;
 		if (len > BS_NBD_MAX_OPTION) {
-			if (len > MAX_SKIP || skip_bytes(c->fd, len) ||
-			    opt_error(c->fd, opt, NBD_REP_ERR_TOO_BIG, "option too large"))
+			if (len > MAX_SKIP || skip_bytes(c, len) ||
+			    opt_error(c, opt, NBD_REP_ERR_TOO_BIG, "option too large"))
 				break;
 			continue;
 		}
-		if (len && recv_all(c->fd, data, len))
+		if (len && recv_all(c, data, len))
 			break;
 		data[len] = '\0';
+
+		/* Without TLS on a listener that requires it, only STARTTLS and ABORT pass. */
+		if (tls_required && c->tls_ok && !c->ssl && opt != NBD_OPT_STARTTLS &&
+		    opt != NBD_OPT_ABORT) {
+			if (opt == NBD_OPT_EXPORT_NAME ||
+			    opt_error(c, opt, NBD_REP_ERR_TLS_REQD,
+				      "TLS is required on this server"))
+				goto out;
+			continue;
+		}
 
 		switch (opt) {
 		case NBD_OPT_EXPORT_NAME: {
@@ -420,38 +508,37 @@ static int handshake(struct conn *c)
 			}
 			put64(reply, c->lim.size);
 			put16(reply + 8, transmission_flags(c));
-			if (send_all(c->fd, reply, c->no_zeroes ? 10 : sizeof(reply)))
+			if (send_all(c, reply, c->no_zeroes ? 10 : sizeof(reply)))
 				goto out;
 			r = 0;
 			goto out;
 		}
 		case NBD_OPT_ABORT:
-			opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0);
+			opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 			goto out;
 		case NBD_OPT_LIST: {
-			struct list_ctx l = {c->fd, 0};
+			struct list_ctx l = {c, 0};
 
 			if (len) {
-				if (opt_error(c->fd, opt, NBD_REP_ERR_INVALID,
-					      "LIST takes no data"))
+				if (opt_error(c, opt, NBD_REP_ERR_INVALID, "LIST takes no data"))
 					goto out;
 				break;
 			}
 			bs_device_for_each(list_one, &l);
-			if (l.r || opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0))
+			if (l.r || opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 				goto out;
 			break;
 		}
 		case NBD_OPT_STRUCTURED_REPLY:
 			if (len || c->lim.structured) {
-				if (opt_error(c->fd, opt, NBD_REP_ERR_INVALID,
+				if (opt_error(c, opt, NBD_REP_ERR_INVALID,
 					      len ? "STRUCTURED_REPLY takes no data"
 						  : "structured replies already negotiated"))
 					goto out;
 				break;
 			}
 			c->lim.structured = true;
-			if (opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0))
+			if (opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 				goto out;
 			break;
 		case NBD_OPT_INFO:
@@ -464,7 +551,7 @@ static int handshake(struct conn *c)
 			if (len < 6 || (nlen = get32(data)) > len - 6 ||
 			    (nreq = get16(data + 4 + nlen), len != 6 + nlen + 2u * nreq) ||
 			    memchr(data + 4, '\0', nlen)) {
-				if (opt_error(c->fd, opt, NBD_REP_ERR_INVALID, "malformed INFO/GO"))
+				if (opt_error(c, opt, NBD_REP_ERR_INVALID, "malformed INFO/GO"))
 					goto out;
 				break;
 			}
@@ -476,7 +563,7 @@ static int handshake(struct conn *c)
 				reqs[i] = get16(data + 6 + nlen + 2 * i);
 			dev = find_export(name);
 			if (!dev) {
-				if (opt_error(c->fd, opt, NBD_REP_ERR_UNKNOWN,
+				if (opt_error(c, opt, NBD_REP_ERR_UNKNOWN,
 					      *name ? "no such export"
 						    : "no default export: name one of the devices"))
 					goto out;
@@ -488,17 +575,17 @@ static int handshake(struct conn *c)
 			}
 			if (opt == NBD_OPT_INFO) {
 				bs_device_put(dev);
-				if (opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0))
+				if (opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 					goto out;
 				break;
 			}
 			if (attach_export(c, dev)) {
 				bs_device_put(dev);
-				if (opt_error(c->fd, opt, NBD_REP_ERR_UNKNOWN, "export went away"))
+				if (opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "export went away"))
 					goto out;
 				break;
 			}
-			if (opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0))
+			if (opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 				goto out;
 			r = 0;
 			goto out;
@@ -506,28 +593,45 @@ static int handshake(struct conn *c)
 		case NBD_OPT_LIST_META_CONTEXT:
 		case NBD_OPT_SET_META_CONTEXT:
 			if (!c->lim.structured && opt == NBD_OPT_SET_META_CONTEXT) {
-				if (opt_error(c->fd, opt, NBD_REP_ERR_INVALID,
+				if (opt_error(c, opt, NBD_REP_ERR_INVALID,
 					      "structured replies not negotiated"))
 					goto out;
 				break;
 			}
 			if (!meta_context_valid(data, len)) {
-				if (opt_error(c->fd, opt, NBD_REP_ERR_INVALID,
+				if (opt_error(c, opt, NBD_REP_ERR_INVALID,
 					      "malformed meta context request"))
 					goto out;
 				break;
 			}
 			/* No meta contexts (block status) are offered yet: an empty answer. */
-			if (opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0))
+			if (opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 				goto out;
 			break;
 		case NBD_OPT_STARTTLS:
-			if (opt_error(c->fd, opt, NBD_REP_ERR_POLICY,
-				      "TLS is not configured on this listener"))
+			if (!tls_ctx || !c->tls_ok) {
+				if (opt_error(c, opt, NBD_REP_ERR_POLICY,
+					      "TLS is not configured on this listener"))
+					goto out;
+				break;
+			}
+			if (len || c->ssl) {
+				if (opt_error(c, opt, NBD_REP_ERR_INVALID,
+					      len ? "STARTTLS takes no data"
+						  : "TLS already started"))
+					goto out;
+				break;
+			}
+			if (opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 				goto out;
+			c->ssl = SSL_new(tls_ctx);
+			if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_accept(c->ssl) != 1) {
+				bs_debug("nbd: TLS handshake failed");
+				goto out; /* nothing sensible can follow a failed handshake */
+			}
 			break;
 		default:
-			if (opt_error(c->fd, opt, NBD_REP_ERR_UNSUP, "option not supported"))
+			if (opt_error(c, opt, NBD_REP_ERR_UNSUP, "option not supported"))
 				goto out;
 			break;
 		}
@@ -549,7 +653,7 @@ static int send_simple(struct conn *c, uint64_t handle, uint32_t err, void *data
 	put32(h + 4, err);
 	put64(h + 8, handle);
 	pthread_mutex_lock(&c->write_lock);
-	r = sendv_all(c->fd, iov, (!err && len) ? 2 : 1);
+	r = sendv_all(c, iov, (!err && len) ? 2 : 1);
 	pthread_mutex_unlock(&c->write_lock);
 	return r;
 }
@@ -574,7 +678,7 @@ static int send_read_reply(struct conn *c, const struct nbd_request *req, uint32
 		put16(h + 24, 0); /* no message */
 		iov[0].iov_len = NBD_STRUCTURED_REPLY_SIZE + 6;
 		pthread_mutex_lock(&c->write_lock);
-		r = sendv_all(c->fd, iov, 1);
+		r = sendv_all(c, iov, 1);
 		pthread_mutex_unlock(&c->write_lock);
 		return r;
 	}
@@ -583,7 +687,7 @@ static int send_read_reply(struct conn *c, const struct nbd_request *req, uint32
 		put32(h + 16, 0);
 		iov[0].iov_len = NBD_STRUCTURED_REPLY_SIZE;
 		pthread_mutex_lock(&c->write_lock);
-		r = sendv_all(c->fd, iov, 1);
+		r = sendv_all(c, iov, 1);
 		pthread_mutex_unlock(&c->write_lock);
 		return r;
 	}
@@ -594,7 +698,7 @@ static int send_read_reply(struct conn *c, const struct nbd_request *req, uint32
 	iov[1].iov_base = data;
 	iov[1].iov_len = req->length;
 	pthread_mutex_lock(&c->write_lock);
-	r = sendv_all(c->fd, iov, 2);
+	r = sendv_all(c, iov, 2);
 	pthread_mutex_unlock(&c->write_lock);
 	return r;
 }
@@ -659,6 +763,10 @@ static void conn_free(struct conn *c)
 		bs_device_close(c->dev);
 		bs_device_put(c->dev);
 	}
+	if (c->ssl) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
 	close(c->fd);
 	pthread_mutex_destroy(&c->read_lock);
 	pthread_mutex_destroy(&c->write_lock);
@@ -679,7 +787,7 @@ static void *worker(void *arg)
 		int r;
 
 		pthread_mutex_lock(&c->read_lock);
-		if (atomic_load(&c->closing) || recv_all(c->fd, hdr, sizeof(hdr))) {
+		if (atomic_load(&c->closing) || recv_all(c, hdr, sizeof(hdr))) {
 			pthread_mutex_unlock(&c->read_lock);
 			break;
 		}
@@ -704,8 +812,8 @@ static void *worker(void *arg)
 				buf = nb;
 				cap = ncap;
 			}
-			r = pr == NBD_PARSE_OK	     ? recv_all(c->fd, buf, req.length)
-			    : req.length <= MAX_SKIP ? skip_bytes(c->fd, req.length)
+			r = pr == NBD_PARSE_OK	     ? recv_all(c, buf, req.length)
+			    : req.length <= MAX_SKIP ? skip_bytes(c, req.length)
 						     : -EMSGSIZE;
 			if (r) {
 				pthread_mutex_unlock(&c->read_lock);
@@ -761,7 +869,7 @@ static void *conn_main(void *arg)
 	struct conn *c = arg;
 	struct timeval tv = {.tv_sec = HANDSHAKE_TIMEOUT};
 	struct timeval none = {0};
-	unsigned started = 1;
+	unsigned started = 1, nthreads;
 
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (handshake(c)) {
@@ -772,8 +880,10 @@ static void *conn_main(void *arg)
 		return NULL;
 	}
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-	atomic_store(&c->workers, threads_per_conn);
-	for (unsigned i = 1; i < threads_per_conn; i++) {
+	/* A TLS session must not be used by two threads at once: one worker serves it. */
+	nthreads = c->ssl ? 1 : threads_per_conn;
+	atomic_store(&c->workers, nthreads);
+	for (unsigned i = 1; i < nthreads; i++) {
 		pthread_t th;
 		pthread_attr_t a;
 
@@ -784,8 +894,8 @@ static void *conn_main(void *arg)
 		pthread_attr_destroy(&a);
 	}
 	/* Workers that could not start never run: take them off the count. */
-	if (started < threads_per_conn)
-		atomic_fetch_sub(&c->workers, threads_per_conn - started);
+	if (started < nthreads)
+		atomic_fetch_sub(&c->workers, nthreads - started);
 	return worker(c);
 }
 
@@ -823,6 +933,7 @@ static void *accept_loop(void *arg)
 			continue;
 		}
 		c->fd = fd;
+		c->tls_ok = l->tcp;
 		pthread_mutex_init(&c->read_lock, NULL);
 		pthread_mutex_init(&c->write_lock, NULL);
 		pthread_mutex_lock(&conns_lock);
@@ -956,8 +1067,9 @@ int bs_nbd_listen(const char *spec, struct strbuf *err)
 		}
 	} else if (!strncmp(spec, "tcp:", 4)) {
 		r = listen_tcp(spec + 4, &l->fd, err);
+		l->tcp = true;
 		if (!r)
-			sb_printf(&uri, "nbd://%s", spec + 4);
+			sb_printf(&uri, "%s://%s", tls_ctx ? "nbds" : "nbd", spec + 4);
 	} else {
 		sb_printf(err, "nbd: listener \"%s\" must be unix:PATH or tcp:HOST:PORT", spec);
 		r = -EINVAL;
@@ -1021,4 +1133,6 @@ void bs_nbd_shutdown(void)
 	while (nconns)
 		pthread_cond_wait(&conns_cond, &conns_lock);
 	pthread_mutex_unlock(&conns_lock);
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
 }

@@ -9,13 +9,20 @@
 #ifndef BS_DAEMON_NBD_SERVER_H
 #define BS_DAEMON_NBD_SERVER_H
 
+#include <stdbool.h>
+
 #include "util/strbuf.h"
 
 struct bs_nbd_options {
 	unsigned threads_per_conn; /* 0 = default */
+	const char *tls_cert;	   /* PEM certificate chain: TLS is offered on TCP listeners */
+	const char *tls_key;	   /* PEM private key */
+	const char *tls_ca;	   /* PEM CA: clients must present a certificate it signed */
+	bool tls_required;	   /* refuse plaintext on TCP listeners */
 };
 
-void bs_nbd_init(const struct bs_nbd_options *opt);
+/* Applies the options; returns -errno with ERR when the TLS material cannot be loaded. */
+int bs_nbd_init(const struct bs_nbd_options *opt, struct strbuf *err);
 /* "unix:PATH" or "tcp:HOST:PORT" ("tcp:[V6ADDR]:PORT").  Starts accepting at once. */
 int bs_nbd_listen(const char *spec, struct strbuf *err);
 /* URIs of the listeners, one per line ("nbd+unix:///?socket=PATH", "nbd://HOST:PORT"). */
