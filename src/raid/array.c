@@ -102,6 +102,14 @@ bool is_media_error(int r)
 int member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64_t sector,
 	      uint64_t nsect, unsigned flags)
 {
+	if (op != BS_OP_FLUSH && csum_on(a, r))
+		return csum_member_io(a, r, op, buf, sector, nsect, flags);
+	return member_io_raw(a, r, op, buf, sector, nsect, flags);
+}
+
+int member_io_raw(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64_t sector,
+		  uint64_t nsect, unsigned flags)
+{
 	struct member *m = &a->m[r];
 	struct bs_io io = {.op = op, .flags = flags, .len = nsect << 9, .buf = buf};
 	int e;
@@ -121,7 +129,7 @@ int member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64
 
 int flush_members(struct raid_array *a)
 {
-	int r = 0;
+	int r = csum_flush(a);
 
 	for (unsigned i = 0; i < a->g.disks; i++) {
 		int e;
@@ -929,6 +937,8 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 		m->data_offset = s->data_offset;
 		m->data_sectors = s->data_sectors;
 		m->journal_offset = s->journal_offset;
+		m->csum_offset = s->csum_offset;
+		pthread_mutex_init(&m->csum_lock, NULL);
 	}
 	if (cfg->dev_sectors)
 		for (unsigned i = 0; i < cfg->disks; i++) {
@@ -1001,6 +1011,11 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 		if (r)
 			goto fail;
 	}
+	if (cfg->csum) {
+		r = csum_init(a, err);
+		if (r)
+			goto fail;
+	}
 	r = sync_start(a);
 	if (r) {
 		sb_puts(err, "cannot start the array's background thread");
@@ -1010,6 +1025,7 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 	return 0;
 
 fail:
+	csum_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
 	free(a->bcount);
@@ -1025,6 +1041,7 @@ void raid_array_destroy(struct raid_array *a)
 		return;
 	sync_stop(a);
 	raid_array_mark_clean(a);
+	csum_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
 	free(a->bcount);
@@ -1113,7 +1130,8 @@ int raid_array_remove_member(struct raid_array *a, const char *name, struct bs_b
 }
 
 int raid_array_add_spare(struct raid_array *a, struct bs_bdev *b, uint64_t data_offset,
-			 uint64_t data_sectors, uint64_t journal_offset, struct strbuf *err)
+			 uint64_t data_sectors, uint64_t journal_offset, uint64_t csum_offset,
+			 struct strbuf *err)
 {
 	uint64_t need = a->g.level == 0 ? 0 : a->g.dev_sectors;
 	struct member *m;
@@ -1129,12 +1147,21 @@ int raid_array_add_spare(struct raid_array *a, struct bs_bdev *b, uint64_t data_
 		sb_puts(err, "too many spares");
 		return -ENOSPC;
 	}
-	m = &a->spare[a->nspares++];
+	m = &a->spare[a->nspares];
+	memset(m, 0, sizeof(*m));
 	m->bdev = b;
 	m->data_offset = data_offset;
 	m->data_sectors = data_sectors;
 	m->journal_offset = journal_offset;
+	m->csum_offset = csum_offset;
+	pthread_mutex_init(&m->csum_lock, NULL);
+	if (csum_add(a, m)) {
+		pthread_mutex_unlock(&a->state_lock);
+		sb_puts(err, "out of memory");
+		return -ENOMEM;
+	}
 	atomic_store(&m->state, RM_SPARE);
+	a->nspares++;
 	pthread_mutex_unlock(&a->state_lock);
 	meta_update(a);
 	raise_event(a);
@@ -1204,6 +1231,8 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 			    : st->action == RAID_SYNC_RESYNC ? a->resync_offset
 							     : 0;
 	st->bitmap_bits = a->nbits;
+	st->csum = a->cfg.csum;
+	st->csum_errors = atomic_load(&a->csum_errors);
 	st->journal_replayed = a->journal_replayed;
 	pthread_mutex_lock(&a->bm_lock);
 	for (uint64_t i = 0; i < a->nbits; i++)

@@ -53,6 +53,7 @@ struct raid_member_spec {
 	enum raid_member_state state;
 	uint64_t recovery_offset; /* RM_REBUILDING */
 	uint64_t journal_offset;  /* sectors on the member; 0 = none */
+	uint64_t csum_offset;	  /* checksum log area on the member; 0 = none */
 };
 
 struct raid_array;
@@ -73,7 +74,8 @@ struct raid_config {
 	uint64_t dev_sectors; /* sectors used per member; 0 = as large as the members allow */
 	enum raid_policy policy;
 	uint64_t journal_sectors; /* per member, with RAID_POLICY_JOURNAL */
-	uint8_t uuid[16];	  /* identifies journal records */
+	uint8_t uuid[16];	  /* identifies journal records and checksum logs */
+	bool csum;		  /* per-block checksum log (members give csum_offset) */
 	uint64_t bitmap_chunk;	  /* sectors per bitmap bit; 0 = no bitmap */
 	const uint8_t *bitmap;	  /* initial bits (dirty regions), or NULL */
 	uint64_t
@@ -110,7 +112,21 @@ struct raid_status {
 	uint64_t bitmap_dirty;		/* dirty bitmap bits */
 	uint64_t bitmap_bits;
 	uint64_t resync_offset; /* what a superblock should record: UINT64_MAX when clean */
+	bool csum;
+	uint64_t csum_errors; /* blocks whose checksum did not match */
 };
+
+/*
+ * The checksum log: one crc32c per 4 KiB block of a member's data area, kept on the member
+ * itself at csum_offset: a header sector, then the table (see docs/raid.md).
+ */
+#define RAID_CSUM_BLOCK 8u	    /* sectors per checksummed block */
+#define RAID_CSUM_MAGIC 0x53435342u /* "BSCS" */
+/* Sectors the checksum log of a member with DEV_SECTORS data sectors occupies. */
+uint64_t raid_csum_area_sectors(uint64_t dev_sectors);
+/* Writes an empty checksum log (every block unknown) for array UUID. */
+int raid_csum_format(struct bs_bdev *b, uint64_t offset, uint64_t dev_sectors,
+		     const uint8_t uuid[16]);
 
 /*
  * Builds and starts an array.  SPECS holds every member and spare; the bdevs stay owned by
@@ -155,7 +171,8 @@ int raid_array_remove_member(struct raid_array *a, const char *name, struct bs_b
 			     struct strbuf *err);
 /* Adds a spare (the caller keeps owning the bdev); rebuild starts if a role is empty. */
 int raid_array_add_spare(struct raid_array *a, struct bs_bdev *b, uint64_t data_offset,
-			 uint64_t data_sectors, uint64_t journal_offset, struct strbuf *err);
+			 uint64_t data_sectors, uint64_t journal_offset, uint64_t csum_offset,
+			 struct strbuf *err);
 
 /* Flushes members and persists the state as clean (idle arrays are marked clean). */
 int raid_array_mark_clean(struct raid_array *a);

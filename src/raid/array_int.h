@@ -22,6 +22,10 @@ struct member {
 	uint64_t data_offset;
 	uint64_t data_sectors;
 	uint64_t journal_offset;
+	uint64_t csum_offset;
+	uint32_t *csum;	     /* per block crc32c, 0 = unknown */
+	uint8_t *csum_dirty; /* per table sector: needs writing */
+	pthread_mutex_t csum_lock;
 	_Atomic int state;		  /* enum raid_member_state */
 	_Atomic uint64_t recovery_offset; /* RM_REBUILDING */
 };
@@ -90,6 +94,7 @@ struct raid_array {
 	double sync_speed;
 	uint64_t mismatch_cnt;
 	atomic_uint_least64_t corrected;
+	atomic_uint_least64_t csum_errors;
 };
 
 /* array.c */
@@ -97,6 +102,9 @@ bool member_readable(struct raid_array *a, unsigned r, uint64_t end_sector);
 bool member_writable(struct raid_array *a, unsigned r);
 int member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64_t sector,
 	      uint64_t nsect, unsigned flags);
+/* The same without the checksum log (the log's own I/O, raw reads for read-modify-write). */
+int member_io_raw(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64_t sector,
+		  uint64_t nsect, unsigned flags);
 void fail_member(struct raid_array *a, unsigned r, const char *why);
 bool is_media_error(int r);
 void wait_meta(struct raid_array *a);
@@ -124,6 +132,21 @@ struct jentry {
 int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings, unsigned nrings,
 		  const struct jentry *e, unsigned n);
 void journal_done(struct raid_array *a, const unsigned *rings, unsigned nrings);
+
+/* array_csum.c */
+int csum_init(struct raid_array *a, struct strbuf *err);
+void csum_free(struct raid_array *a);
+bool csum_on(struct raid_array *a, unsigned r);
+/* Reads/writes the data area of member R keeping and checking the checksum log. */
+int csum_member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64_t sector,
+		   uint64_t nsect, unsigned flags);
+int csum_flush(struct raid_array *a);
+/* Forgets the checksums of a range (its content is about to be rebuilt or resynced). */
+void csum_forget(struct raid_array *a, unsigned r, uint64_t sector, uint64_t nsect);
+/* Fills unknown checksums of a range known to be good (a consistent stripe or copy). */
+void csum_learn(struct raid_array *a, unsigned r, uint64_t sector, uint64_t nsect, const void *buf);
+/* A member (spare) added at run time gets an empty table. */
+int csum_add(struct raid_array *a, struct member *m);
 
 /* array_sync.c */
 int sync_start(struct raid_array *a);

@@ -280,6 +280,14 @@ static void parity_window(struct raid_array *a, enum raid_sync_action act, uint6
 			if (lay.qd >= 0)
 				member_io(a, (unsigned)lay.qd, BS_OP_WRITE, nq, ms, a->g.chunk, 0);
 		}
+		if (!mm || act != RAID_SYNC_CHECK) {
+			/* The stripe is consistent now: unknown checksums can be learned. */
+			for (unsigned k = 0; k < dd; k++)
+				csum_learn(a, lay.data[k], ms, a->g.chunk, bufs[lay.data[k]]);
+			csum_learn(a, lay.pd, ms, a->g.chunk, np);
+			if (lay.qd >= 0)
+				csum_learn(a, (unsigned)lay.qd, ms, a->g.chunk, nq);
+		}
 		if (act != RAID_SYNC_RESYNC)
 			res->mismatch += mm;
 	}
@@ -343,6 +351,10 @@ static void mirror_window(struct raid_array *a, enum raid_sync_action act, uint6
 				uint64_t mm = count_mismatch(good, other, L);
 
 				differ = mm != 0;
+				if (!differ) {
+					csum_learn(a, mem_i, loc[k].sector, n, other);
+					csum_learn(a, loc[src].member, loc[src].sector, n, good);
+				}
 				if (act == RAID_SYNC_CHECK || act == RAID_SYNC_REPAIR)
 					res->mismatch += mm;
 			} else if (is_media_error(e)) {
@@ -432,13 +444,18 @@ static int activate_spare(struct raid_array *a)
 		a->m[role] = sp;
 		atomic_store(&a->m[role].state, RM_REBUILDING);
 		atomic_store(&a->m[role].recovery_offset, 0);
+		pthread_mutex_init(&a->m[role].csum_lock, NULL);
 		if (old.bdev) {
 			/* The faulty device stays listed (as faulty) until removed. */
 			a->spare[si] = old;
 			atomic_store(&a->spare[si].state, RM_FAULTY);
+			pthread_mutex_init(&a->spare[si].csum_lock, NULL);
 		} else {
+			free(old.csum);
+			free(old.csum_dirty);
 			a->spare[si] = a->spare[--a->nspares];
 			memset(&a->spare[a->nspares], 0, sizeof(a->spare[0]));
+			pthread_mutex_init(&a->spare[si].csum_lock, NULL);
 		}
 	}
 	pthread_rwlock_unlock(&a->mlock);
