@@ -56,6 +56,7 @@ struct bs_device {
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t close_cond = PTHREAD_COND_INITIALIZER; /* an open went away */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bs_device *devices;
 
@@ -135,6 +136,7 @@ void bs_device_close(struct bs_device *dev)
 {
 	pthread_mutex_lock(&reg_lock);
 	dev->open_count--;
+	pthread_cond_broadcast(&close_cond);
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -447,6 +449,31 @@ int bs_device_remove(const char *name, struct strbuf *err)
 		pthread_mutex_unlock(&reg_lock);
 		sb_printf(err, "device %s does not exist", name);
 		return -ENXIO;
+	}
+	/*
+	 * A client that just disconnected may still be in its connection's teardown (a final
+	 * flush); as a closed kernel block device would be, it should not count.  Give such
+	 * opens a moment to go away before calling the device busy.
+	 */
+	if (dev->open_count && !dev->holders) {
+		struct timespec until;
+		bool dead;
+
+		bs_device_get(dev); /* another remover may unlink it while we wait */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		while (dev->open_count && !dev->dead &&
+		       pthread_cond_timedwait(&close_cond, &reg_lock, &until) == 0)
+			;
+		dead = dev->dead;
+		if (dead) {
+			pthread_mutex_unlock(&reg_lock);
+			bs_device_put(dev);
+			sb_printf(err, "device %s does not exist", name);
+			return -ENXIO;
+		}
+		/* Still registered, so the registry's reference keeps it alive. */
+		bs_device_put(dev);
 	}
 	if (dev->open_count || dev->holders) {
 		pthread_mutex_unlock(&reg_lock);
