@@ -5,6 +5,7 @@
  * plus two small image files named a and b in it, so constructors get past device lookup.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,17 @@
 #include "util/strbuf.h"
 
 static char dir[] = "/tmp/blkstack-fuzz-table.XXXXXX";
+
+static void cleanup(void)
+{
+	char p[sizeof(dir) + 4];
+
+	snprintf(p, sizeof(p), "%s/a", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/b", dir);
+	unlink(p);
+	rmdir(dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,6 +45,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		close(fd);
 	}
 	bs_bdev_set_thread_cwd(dir);
+	atexit(cleanup);
 	return 0;
 }
 
