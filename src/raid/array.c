@@ -1053,6 +1053,25 @@ void raid_array_destroy(struct raid_array *a)
 
 /* ---- management ------------------------------------------------------------------------------ */
 
+int raid_array_rebind(struct raid_array *a, struct bs_bdev *old, struct bs_bdev *new)
+{
+	int r = -ENOENT;
+
+	pthread_rwlock_wrlock(&a->mlock);
+	for (unsigned i = 0; i < a->g.disks; i++)
+		if (a->m[i].bdev == old) {
+			a->m[i].bdev = new;
+			r = 0;
+		}
+	for (unsigned i = 0; i < a->nspares; i++)
+		if (a->spare[i].bdev == old) {
+			a->spare[i].bdev = new;
+			r = 0;
+		}
+	pthread_rwlock_unlock(&a->mlock);
+	return r;
+}
+
 static int find_member(struct raid_array *a, const char *name, bool *spare)
 {
 	for (unsigned i = 0; i < a->g.disks; i++)

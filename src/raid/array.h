@@ -164,6 +164,13 @@ void raid_array_wait_idle(struct raid_array *a);
 /* Pause and resume background work around a suspend. */
 void raid_array_quiesce(struct raid_array *a, bool pause);
 
+/*
+ * Replaces OLD with NEW (an open handle on the same device) everywhere the array uses it,
+ * waiting for I/O on OLD to finish: a reloaded table hands its own handles to a running
+ * array before the previous table closes its handles.  Returns -ENOENT if OLD is not used.
+ */
+int raid_array_rebind(struct raid_array *a, struct bs_bdev *old, struct bs_bdev *new);
+
 /* Member management (mdadm --fail / --remove / --add). Names match member paths. */
 int raid_array_fail_member(struct raid_array *a, const char *name, struct strbuf *err);
 /* Removes a faulty member or a spare; *out is its bdev, which the caller may now close. */
