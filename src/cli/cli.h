@@ -35,5 +35,7 @@ char *cli_read_secure_file(const char *file, size_t max, size_t *len);
 
 int cmd_dm(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_raid(int argc, char **argv);
+
 
 #endif

@@ -11,7 +11,9 @@ static void usage(FILE *f)
 	fputs("usage: blkstack <family> <command> [options]\n"
 	      "families:\n"
 	      "  dm       device-mapper tables (as dmsetup)\n"
+	      "  raid     software RAID with md superblocks (as mdadm)\n"
 	      "  export   serve a device as a file through FUSE\n"
+
 	      "  daemon   information about the running blkstackd\n"
 	      "Run `blkstack <family> help` for the commands of a family.\n"
 	      "The daemon is reached at $BLKSTACK_CONTROL or " BS_CONTROL_DEFAULT ".\n",
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "dm"))
 		return cmd_dm(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "raid"))
+		return cmd_raid(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "export"))
 		return cmd_export(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "daemon"))

@@ -117,7 +117,9 @@ static const struct ctl_op *const op_tables[] = {
     daemon_ops,
     bs_ctl_dm_ops,
     bs_ctl_export_ops,
+    bs_ctl_raid_ops,
 };
+
 
 static int (*find_handler(const char *op))(struct ctl_req *)
 {

@@ -33,6 +33,8 @@ struct ctl_op {
 
 extern const struct ctl_op bs_ctl_dm_ops[];
 extern const struct ctl_op bs_ctl_export_ops[];
+extern const struct ctl_op bs_ctl_raid_ops[];
+
 
 /* "name" of the request, or NULL with rq->err set. */
 const char *ctl_need_name(struct ctl_req *rq);

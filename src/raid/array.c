@@ -1235,7 +1235,14 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 	for (unsigned i = 0; i < a->g.disks; i++) {
 		st->state[i] = (enum raid_member_state)atomic_load(&a->m[i].state);
 		st->recovery_offset[i] = atomic_load(&a->m[i].recovery_offset);
+		if (st->state[i] == RM_REBUILDING)
+			st->sync_pending = true;
+		if ((st->state[i] == RM_MISSING || st->state[i] == RM_FAULTY) && !a->failed)
+			for (unsigned k = 0; k < a->nspares; k++)
+				if (atomic_load(&a->spare[k].state) == RM_SPARE)
+					st->sync_pending = true;
 	}
+
 	pthread_mutex_unlock(&a->state_lock);
 	pthread_mutex_lock(&a->sync_lock);
 	st->clean = a->clean;
@@ -1243,6 +1250,10 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 	st->sync_done = a->sync_pos;
 	st->sync_total = a->sync_end;
 	st->sync_speed = a->sync_speed;
+	st->sync_pending = !a->frozen && !a->failed &&
+			   (st->sync_pending || a->requested != RAID_SYNC_IDLE ||
+			    (a->resync_offset != UINT64_MAX && !a->degraded && a->g.level != 0));
+
 	st->mismatch_cnt = a->mismatch_cnt;
 	pthread_mutex_unlock(&a->sync_lock);
 	st->corrected = atomic_load(&a->corrected);

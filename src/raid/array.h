@@ -104,7 +104,9 @@ struct raid_status {
 	uint64_t recovery_offset[RAID_MAX_DISKS];
 	unsigned nspares;
 	enum raid_sync_action action;
+	bool sync_pending; /* work is waiting to start (recovery onto a spare, a requested check) */
 	uint64_t sync_done, sync_total; /* member sectors */
+
 	double sync_speed;		/* KiB/s over the last few seconds */
 	uint64_t mismatch_cnt;		/* sectors, as md counts */
 	uint64_t corrected;		/* blocks repaired from redundancy */

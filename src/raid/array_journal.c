@@ -339,13 +339,20 @@ int journal_init(struct raid_array *a, struct strbuf *err)
 			pos += size - 1;
 		}
 	}
-	qsort(f, nf, sizeof(*f), cmp_found);
-	for (size_t k = 0; k < nf && !r; k++) {
+	if (nf)
+		qsort(f, nf, sizeof(*f), cmp_found);
+
+	/*
+	 * A clean array has every journaled write in place and flushed: nothing to replay.
+	 * The rings are still scanned, so new records continue each ring's history.
+	 */
+	for (size_t k = 0; k < nf && !r && a->resync_offset != UINT64_MAX; k++) {
 		if (k > 0 && f[k].seq == f[k - 1].seq)
 			continue; /* the same record from the P and the Q ring */
 		r = replay_record(a, rb[f[k].role], f[k].pos);
 		a->journal_replayed++;
 	}
+
 	if (r) {
 		sb_printf(err, "journal replay failed: %s", strerror(-r));
 		goto out;
