@@ -11,5 +11,5 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus"
 [ -d "$corpus" ] && cp -r "$corpus"/. "$work/corpus/" 2>/dev/null || true
 cd "$work"
-"$fuzzer" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+"$fuzzer" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -error_exitcode=1 \
 	-artifact_prefix="$work/" "$work/corpus"

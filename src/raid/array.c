@@ -895,8 +895,10 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 		pthread_mutex_init(&a->buckets[i].mu, NULL);
 		pthread_cond_init(&a->buckets[i].cv, NULL);
 	}
+	pthread_mutex_init(&a->jreserve, NULL);
 	for (unsigned i = 0; i < RAID_MAX_DISKS; i++) {
 		pthread_mutex_init(&a->ring[i].mu, NULL);
+
 		pthread_cond_init(&a->ring[i].cv, NULL);
 	}
 	a->clean = cfg->resync_offset == UINT64_MAX;

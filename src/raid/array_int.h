@@ -79,7 +79,9 @@ struct raid_array {
 
 	/* Journal */
 	struct journal_ring ring[RAID_MAX_DISKS];
+	pthread_mutex_t jreserve; /* orders record placement and numbering across rings */
 	atomic_uint_least64_t jseq;
+
 	uint64_t journal_replayed;
 
 	/* Background work */

@@ -114,7 +114,14 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 		       (unsigned long long)size);
 		return -ENOSPC;
 	}
-	seq = atomic_fetch_add(&a->jseq, 1);
+	/*
+	 * Sequence numbers must follow ring order: on restart a ring continues after its
+	 * highest-numbered record, and overwrites oldest first only if that record is also the
+	 * last one written.  So the number is taken together with the positions, under one
+	 * lock for all rings.  Each ring's own lock is held only while it is looked at, so
+	 * journal_done() never waits behind a writer draining another ring.
+	 */
+	pthread_mutex_lock(&a->jreserve);
 	for (unsigned k = 0; k < nrings; k++) {
 		struct journal_ring *jr = &a->ring[rings[k]];
 		uint64_t half = ring_size(a) / 2, start;
@@ -122,8 +129,22 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 
 		pthread_mutex_lock(&jr->mu);
 		start = jr->head;
-		if (start + size > ring_size(a))
+		if (start + size > ring_size(a)) {
+			/*
+			 * Wrapping: the unused end of this lap may still hold valid records of the
+			 * lap before, which would then outlive newer ones.  Erase it first.
+			 */
+			uint64_t tail = ring_size(a) - start;
+			char *z = tail ? bs_scratch_get(tail << 9) : NULL;
+
+			if (z) {
+				memset(z, 0, tail << 9);
+				ring_io(a, rings[k], BS_OP_WRITE, z, start, tail, BS_IO_FUA);
+				bs_scratch_put(z);
+			}
 			start = 0;
+		}
+
 		new_half = (start + size - 1) >= half;
 		if (new_half != jr->half || start < jr->head) {
 			/* Entering a half with older records: make their writes durable first. */
@@ -137,6 +158,8 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 		jr->active++;
 		pthread_mutex_unlock(&jr->mu);
 	}
+	seq = atomic_fetch_add(&a->jseq, 1);
+	pthread_mutex_unlock(&a->jreserve);
 
 	rec = bs_scratch_get(size << 9);
 	if (!rec) {

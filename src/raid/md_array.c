@@ -652,7 +652,13 @@ int md_array_assemble(struct bs_bdev *const *devs, unsigned ndevs, const struct 
 			goto fail;
 		}
 		role = fresh->dev_roles[sbs[i].dev_number];
-		if (sbs[i].events < fresh->events && !o->force) {
+		/*
+		 * One event behind is a superblock update that a crash cut short on this member
+		 * (they are written one after the other); as for mdadm, it still belongs, unless
+		 * that very update marked it faulty, which the newest superblock shows.
+		 */
+		if (sbs[i].events < fresh->events && !o->force &&
+		    !(sbs[i].events + 1 == fresh->events && role < fresh->raid_disks)) {
 			bs_warn("%s: %s is out of date (events %llu, array at %llu): not included",
 				o->name ? o->name : uuidtxt, devs[i]->name,
 				(unsigned long long)sbs[i].events,

@@ -41,7 +41,10 @@ void *bs_scratch_get(size_t size)
 
 	if (depth >= SCRATCH_DEPTH)
 		return NULL;
+	if (size == 0)
+		size = 1; /* a NULL return always means "not taken": callers then skip the put */
 	s = &slots[depth];
+
 	if (s->cap < size) {
 		void *n;
 		size_t cap = s->cap ? s->cap : 65536;

@@ -32,12 +32,17 @@ skip() {
 # nbd URI of a device served by the test daemon.
 uri() { echo "nbd+unix:///$1?socket=$NBD_SOCK"; }
 
+# Starts the daemon and waits for its "ready" line (sockets a killed daemon left behind
+# would otherwise look like a running one).
 start_daemon() {
+	local before
+	before=$(grep -c ' ready$' "$T/daemon.log" 2>/dev/null || true)
 	"$BSD" --foreground --control "$BLKSTACK_CONTROL" --nbd "unix:$NBD_SOCK" "$@" \
 		>>"$T/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 100); do
-		[ -S "$BLKSTACK_CONTROL" ] && [ -S "$NBD_SOCK" ] && return 0
+		[ "$(grep -c ' ready$' "$T/daemon.log")" -gt "${before:-0}" ] &&
+			[ -S "$BLKSTACK_CONTROL" ] && [ -S "$NBD_SOCK" ] && return 0
 		kill -0 "$DAEMON_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -88,7 +93,11 @@ _cleanup() {
 		echo "--- daemon log (tail) ---"
 		tail -n 30 "$T/daemon.log"
 	fi
-	rm -rf "$T"
+	if [ -n "${BLKSTACK_KEEP:-}" ]; then
+		echo "kept $T"
+	else
+		rm -rf "$T"
+	fi
 	exit $rc
 }
 trap _cleanup EXIT
