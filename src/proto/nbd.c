@@ -102,7 +102,8 @@ enum nbd_parse_result nbd_parse_request(const uint8_t hdr[NBD_REQUEST_SIZE],
 
 uint32_t nbd_errno_to_wire(int err)
 {
-	switch (err < 0 ? -err : err) {
+	/* Negate in unsigned arithmetic: -INT_MIN does not exist. */
+	switch (err < 0 ? 0u - (unsigned)err : (unsigned)err) {
 	case 0:
 		return 0;
 	case EPERM:

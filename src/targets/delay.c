@@ -178,9 +178,12 @@ static void delay_status(struct bs_target *t, enum bs_status_type type, unsigned
 			  atomic_load(&dc->write.waiting), atomic_load(&dc->flush.waiting));
 		return;
 	}
-	for (unsigned i = 0; i < dc->argc / 3; i++)
-		sb_printf(out, "%s%s %llu %u", i ? " " : "", cls[i]->dev->name,
-			  (unsigned long long)cls[i]->start, cls[i]->delay_ms);
+	for (unsigned i = 0; i < dc->argc / 3; i++) {
+		if (i)
+			sb_putc(out, ' ');
+		sb_put_arg(out, cls[i]->dev->name);
+		sb_printf(out, " %llu %u", (unsigned long long)cls[i]->start, cls[i]->delay_ms);
+	}
 }
 
 const struct bs_target_type bs_delay_target = {

@@ -214,9 +214,10 @@ static void flakey_status(struct bs_target *t, enum bs_status_type type, unsigne
 	(void)flags;
 	if (type == BS_STATUS_INFO)
 		return;
-	sb_printf(
-	    out, "%s %llu %u %u %u", fc->dev->name, (unsigned long long)fc->start, fc->up, fc->down,
-	    fc->drop_writes + fc->error_writes + fc->error_reads + (fc->corrupt_byte ? 5u : 0u));
+	sb_put_arg(out, fc->dev->name);
+	sb_printf(out, " %llu %u %u %u", (unsigned long long)fc->start, fc->up, fc->down,
+		  fc->drop_writes + fc->error_writes + fc->error_reads +
+		      (fc->corrupt_byte ? 5u : 0u));
 	if (fc->drop_writes)
 		sb_puts(out, " drop_writes");
 	else if (fc->error_writes)

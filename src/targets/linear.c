@@ -60,8 +60,10 @@ static void linear_status(struct bs_target *t, enum bs_status_type type, unsigne
 	struct linear *lc = t->private;
 
 	(void)flags;
-	if (type == BS_STATUS_TABLE)
-		sb_printf(out, "%s %llu", lc->dev->name, (unsigned long long)lc->start);
+	if (type == BS_STATUS_TABLE) {
+		sb_put_arg(out, lc->dev->name);
+		sb_printf(out, " %llu", (unsigned long long)lc->start);
+	}
 }
 
 const struct bs_target_type bs_linear_target = {

@@ -135,16 +135,21 @@ static void striped_status(struct bs_target *t, enum bs_status_type type, unsign
 	(void)flags;
 	if (type == BS_STATUS_INFO) {
 		sb_printf(out, "%u ", sc->nr);
-		for (uint32_t i = 0; i < sc->nr; i++)
-			sb_printf(out, "%s ", sc->s[i].dev->name);
+		for (uint32_t i = 0; i < sc->nr; i++) {
+			sb_put_arg(out, sc->s[i].dev->name);
+			sb_putc(out, ' ');
+		}
 		sb_puts(out, "1 ");
 		for (uint32_t i = 0; i < sc->nr; i++)
 			sb_putc(out, atomic_load(&sc->s[i].errors) ? 'D' : 'A');
 		return;
 	}
 	sb_printf(out, "%u %llu", sc->nr, (unsigned long long)sc->chunk);
-	for (uint32_t i = 0; i < sc->nr; i++)
-		sb_printf(out, " %s %llu", sc->s[i].dev->name, (unsigned long long)sc->s[i].start);
+	for (uint32_t i = 0; i < sc->nr; i++) {
+		sb_putc(out, ' ');
+		sb_put_arg(out, sc->s[i].dev->name);
+		sb_printf(out, " %llu", (unsigned long long)sc->s[i].start);
+	}
 }
 
 const struct bs_target_type bs_striped_target = {

@@ -3,6 +3,7 @@
  */
 #include "util/strbuf.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,15 @@ void sb_puts(struct strbuf *sb, const char *s)
 void sb_putc(struct strbuf *sb, char c)
 {
 	sb_append(sb, &c, 1);
+}
+
+void sb_put_arg(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || isspace((unsigned char)*s))
+			sb_putc(sb, '\\');
+		sb_putc(sb, *s);
+	}
 }
 
 void sb_printf(struct strbuf *sb, const char *fmt, ...)

@@ -30,6 +30,11 @@ void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(pr
 void sb_append(struct strbuf *sb, const char *s, size_t n);
 void sb_puts(struct strbuf *sb, const char *s);
 void sb_putc(struct strbuf *sb, char c);
+/*
+ * Appends S as one table argument: white space and backslashes are escaped with a backslash,
+ * so that the table parser (bs_split_args) reads S back unchanged.
+ */
+void sb_put_arg(struct strbuf *sb, const char *s);
 void sb_reset(struct strbuf *sb);
 /* Returns the string (never NULL), owned by the buffer. */
 const char *sb_str(struct strbuf *sb);
