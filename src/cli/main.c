@@ -13,6 +13,8 @@ static void usage(FILE *f)
 	      "  dm       device-mapper tables (as dmsetup)\n"
 	      "  raid     software RAID with md superblocks (as mdadm)\n"
 	      "  export   serve a device as a file through FUSE\n"
+	      "  plain    plain dm-crypt volumes (as cryptsetup open --type plain)\n"
+	      "  cgd      NetBSD cgd volumes and cgdconfig parameters files\n"
 
 	      "  daemon   information about the running blkstackd\n"
 	      "Run `blkstack <family> help` for the commands of a family.\n"
@@ -59,6 +61,10 @@ int main(int argc, char **argv)
 		return cmd_dm(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "raid"))
 		return cmd_raid(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "plain"))
+		return cmd_plain(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cgd"))
+		return cmd_cgd(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "export"))
 		return cmd_export(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "daemon"))

@@ -4,7 +4,13 @@
  * IV generation follows Linux dm-crypt (drivers/md/dm-crypt.c, Documentation/admin-guide/
  * device-mapper/dm-crypt.rst): the IV of a sector is derived from its number in 512-byte units
  * (or in sector_size units with iv_large_sectors), little-endian unless the mode says
- * otherwise, zero-padded to the cipher's IV size.
+ * otherwise, zero-padded to the cipher's IV size.  The encblkno modes follow NetBSD's
+ * sys/dev/cgd.c (the block number as 8 little-endian bytes in a zeroed cipher block, encrypted
+ * with the data key once, or eight times for the legacy mode).
+ *
+ * Every mode is built on AES-ECB (plus AES-CBC encryption, which cannot be batched), so XTS
+ * takes the key sizes Linux takes (two AES-128, -192 or -256 keys) and, as in Linux outside
+ * FIPS mode, does not refuse two equal halves (OpenSSL's own XTS would).
  */
 #include "crypto/cipher.h"
 
@@ -41,7 +47,8 @@ struct cctx {
 
 struct bs_sector_cipher {
 	struct bs_crypt_spec spec;
-	EVP_CIPHER *evp;       /* NULL for cipher_null; the chaining mode (CBC encryption) */
+	bool null_cipher;      /* cipher_null: data passes through */
+	EVP_CIPHER *evp;       /* AES-CBC, for CBC encryption only */
 	EVP_CIPHER *ecb;       /* AES-ECB for the data key (half of an XTS key) */
 	EVP_CIPHER *essiv_evp; /* ESSIV only */
 	uint8_t *key;	       /* locked */
@@ -85,6 +92,10 @@ static int parse_iv(const char *iv, struct bs_crypt_spec *s, const char **why)
 		s->iv = BS_IV_NULL;
 	else if (!strcmp(s->ivname, "benbi"))
 		s->iv = BS_IV_BENBI;
+	else if (!strcmp(s->ivname, "encblkno1"))
+		s->iv = BS_IV_ENCBLKNO1;
+	else if (!strcmp(s->ivname, "encblkno8"))
+		s->iv = BS_IV_ENCBLKNO8;
 	else if (!strcmp(s->ivname, "essiv")) {
 		s->iv = BS_IV_ESSIV;
 		if (!s->ivopts[0]) {
@@ -92,7 +103,8 @@ static int parse_iv(const char *iv, struct bs_crypt_spec *s, const char **why)
 			return -EINVAL;
 		}
 	} else {
-		*why = "unsupported IV mode (plain, plain64, plain64be, essiv, benbi and null are)";
+		*why = "unsupported IV mode (plain, plain64, plain64be, essiv, benbi, null, "
+		       "encblkno1 and encblkno8 are)";
 		return -EINVAL;
 	}
 	if (s->ivopts[0] && s->iv != BS_IV_ESSIV) {
@@ -185,7 +197,13 @@ int bs_crypt_spec_parse(const char *spec, struct bs_crypt_spec *s, const char **
 		*why = "IV mechanism required";
 		return -EINVAL;
 	}
-	return parse_iv(iv, s, why);
+	if (parse_iv(iv, s, why))
+		return -EINVAL;
+	if ((s->iv == BS_IV_ENCBLKNO1 || s->iv == BS_IV_ENCBLKNO8) && strcmp(s->chain, "cbc")) {
+		*why = "encblkno1 and encblkno8 are for cbc (cgd's aes-xts is aes-xts-plain64)";
+		return -EINVAL;
+	}
+	return 0;
 }
 
 void bs_crypt_spec_format(const struct bs_crypt_spec *s, char *out, size_t outlen)
@@ -211,22 +229,11 @@ bool bs_crypt_key_size_valid(const struct bs_crypt_spec *s, size_t n)
 	if (!strcmp(s->cipher, "cipher_null"))
 		return n == 0;
 	if (!strcmp(s->chain, "xts"))
-		return n == 32 || n == 64;
+		return n == 32 || n == 48 || n == 64;
 	return n == 16 || n == 24 || n == 32;
 }
 
 /* ---- instances ------------------------------------------------------------------------- */
-
-static const char *evp_name(const struct bs_crypt_spec *s, size_t key_len, char *buf, size_t n)
-{
-	size_t bits = (!strcmp(s->chain, "xts") ? key_len / 2 : key_len) * 8;
-
-	snprintf(buf, n, "AES-%zu-%s", bits,
-		 !strcmp(s->chain, "xts")   ? "XTS"
-		 : !strcmp(s->chain, "cbc") ? "CBC"
-					    : "ECB");
-	return buf;
-}
 
 static void cctx_free(struct cctx *x)
 {
@@ -387,22 +394,27 @@ int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, s
 		r = -ENOMEM;
 		goto fail;
 	}
-	memcpy(c->key, key, key_len);
+	if (key_len)
+		memcpy(c->key, key, key_len);
 	if (!strcmp(spec->cipher, "cipher_null")) {
+		c->null_cipher = true;
 		*out = c;
 		return 0;
 	}
-	c->evp = EVP_CIPHER_fetch(NULL, evp_name(spec, key_len, name, sizeof(name)), NULL);
 	snprintf(name, sizeof(name), "AES-%zu-ECB",
 		 (!strcmp(spec->chain, "xts") ? key_len / 2 : key_len) * 8);
 	c->ecb = EVP_CIPHER_fetch(NULL, name, NULL);
-	if (!c->evp || !c->ecb) {
+	if (!strcmp(spec->chain, "cbc")) {
+		snprintf(name, sizeof(name), "AES-%zu-CBC", key_len * 8);
+		c->evp = EVP_CIPHER_fetch(NULL, name, NULL);
+	}
+	if (!c->ecb || (!strcmp(spec->chain, "cbc") && !c->evp)) {
 		*why = "cipher unavailable in OpenSSL";
 		goto fail;
 	}
-	c->iv_size = (unsigned)EVP_CIPHER_get_iv_length(c->evp);
-	if (c->iv_size > MAX_IV) {
-		*why = "cipher IV too large";
+	c->iv_size = (unsigned)EVP_CIPHER_get_block_size(c->ecb); /* AES: 16 */
+	if (c->iv_size != MAX_IV) {
+		*why = "unexpected cipher block size";
 		goto fail;
 	}
 	if (spec->iv == BS_IV_ESSIV && setup_essiv(c, why))
@@ -459,6 +471,14 @@ static int make_iv(struct bs_sector_cipher *c, struct cctx *x, uint64_t n, uint8
 		memcpy(iv, &v, 8);
 		if (!EVP_CipherUpdate(x->essiv, iv, &len, iv, (int)c->iv_size))
 			return -EIO;
+		return 0;
+	case BS_IV_ENCBLKNO1:
+	case BS_IV_ENCBLKNO8:
+		v = htole64(n);
+		memcpy(iv, &v, 8);
+		for (int i = c->spec.iv == BS_IV_ENCBLKNO1 ? 1 : 8; i > 0; i--)
+			if (!EVP_CipherUpdate(x->ecb_enc, iv, &len, iv, (int)c->iv_size))
+				return -EIO;
 		return 0;
 	}
 	return -EINVAL;
@@ -606,7 +626,7 @@ int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void 
 
 	if (len % c->sector_size)
 		return -EINVAL;
-	if (!c->evp) {
+	if (c->null_cipher) {
 		if (out != in)
 			memmove(out, in, len);
 		return 0;

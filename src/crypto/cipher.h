@@ -7,6 +7,12 @@
  * one key and encrypts whole sectors; each sector's IV is derived from its number the way the
  * IV mode says.  Key schedules are set up once, in a pool of OpenSSL contexts that grows to
  * the number of requests running at once: the hot path neither allocates nor re-keys.
+ *
+ * Besides dm-crypt's IV modes (unchanged), two blkstack extensions reproduce NetBSD cgd(4):
+ * "encblkno1" (IV = E_k(n) with n the sector number as a 64-bit little-endian integer,
+ * zero-padded to the block: cgd's default) and "encblkno8" (IV = E_k applied eight times:
+ * cgd's legacy "encblkno"/"encblkno8").  They are defined for cbc only; cgd's aes-xts is
+ * exactly aes-xts-plain64.  See docs/cgd.md.
  */
 #ifndef BS_CRYPTO_CIPHER_H
 #define BS_CRYPTO_CIPHER_H
@@ -23,6 +29,8 @@ enum bs_iv_mode {
 	BS_IV_PLAIN64BE, /* sector number, 64-bit big-endian, at the end of the IV */
 	BS_IV_ESSIV,	 /* plain64 encrypted with hash(key) as key */
 	BS_IV_BENBI,	 /* big-endian narrow-block count, starting at 1 */
+	BS_IV_ENCBLKNO1, /* blkstack extension (NetBSD cgd): plain64 encrypted once with the key */
+	BS_IV_ENCBLKNO8, /* blkstack extension (NetBSD cgd legacy): plain64 encrypted 8 times */
 };
 
 struct bs_crypt_spec {

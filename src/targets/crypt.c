@@ -2,13 +2,15 @@
  * crypt.c - the `crypt` target: transparent sector encryption, as Linux dm-crypt.
  *
  * Table: crypt <cipher> <key> <iv_offset> <dev> <offset> [<#opt_params> <opt_params>...]
- *   cipher     dm-crypt specification (aes-xts-plain64, aes-cbc-essiv:sha256, ...)
+ *   cipher     dm-crypt specification (aes-xts-plain64, aes-cbc-essiv:sha256, ...; see
+ *              crypto/cipher.h, which also has NetBSD cgd's IV modes encblkno1/encblkno8)
  *   key        hex, or "-" for no key (cipher_null); kernel keyring references are refused
  *   iv_offset  added to the sector number before IV generation (512-byte sectors)
  *   options    allow_discards, same_cpu_crypt, submit_from_crypt_cpus, no_read_workqueue,
  *              no_write_workqueue (accepted; scheduling hints without meaning here),
  *              sector_size:<512..4096>, iv_large_sectors
- * Status: empty.  Table: the key is shown only with --showkeys, otherwise as zeroes.
+ * Status: empty.  Table: the key is shown only with --showkeys (in lower-case hex, as Linux
+ * prints it), otherwise as zeroes; either form reads back into the constructor.
  * Messages (device suspended): "key set <hex>", "key wipe".
  *
  * Reads decrypt in place in the caller's buffer after one read of the whole request from the
@@ -56,8 +58,9 @@ static int set_key(struct bs_target *t, struct crypt *cc, const char *hex)
 {
 	struct bs_sector_cipher *c;
 	uint8_t *key;
+	char *key_hex;
 	size_t len;
-	const char *why;
+	const char *why = NULL;
 	int r;
 
 	if (hex[0] == ':')
@@ -65,7 +68,9 @@ static int set_key(struct bs_target *t, struct crypt *cc, const char *hex)
 		    t, "kernel keyring keys are not supported: give the key in hex");
 	if (!strcmp(hex, "-"))
 		len = 0;
-	else if (strlen(hex) % 2 || strlen(hex) > 1024)
+	else if (strlen(hex) > 1024)
+		return bs_target_error(t, "invalid key (longer than 512 bytes)");
+	else if (strlen(hex) % 2)
 		return bs_target_error(t, "invalid key (expected an even number of hex digits)");
 	else
 		len = strlen(hex) / 2;
@@ -82,15 +87,26 @@ static int set_key(struct bs_target *t, struct crypt *cc, const char *hex)
 	}
 	r = bs_sector_cipher_new(&cc->spec, key, len, cc->sector_size, cc->flags & CF_LARGE_IV, &c,
 				 &why);
-	bs_secure_free(key);
-	if (r)
-		return bs_target_error(t, "cannot set up %s: %s", cc->spec_text, why);
-	bs_secure_free(cc->key_hex);
-	cc->key_hex = bs_secure_strdup(hex);
-	if (!cc->key_hex) {
+	if (r) {
+		bs_secure_free(key);
+		return r == -ENOMEM
+			   ? r
+			   : bs_target_error(t, "cannot set up %s: %s", cc->spec_text, why);
+	}
+	/* Kept as Linux prints it with --showkeys: lowercase hex of the key bytes. */
+	key_hex = bs_secure_alloc(2 * len + 2);
+	if (!key_hex) {
+		bs_secure_free(key);
 		bs_sector_cipher_free(c);
 		return -ENOMEM;
 	}
+	if (len)
+		bs_hex_encode(key, len, key_hex);
+	else
+		strcpy(key_hex, "-");
+	bs_secure_free(key);
+	bs_secure_free(cc->key_hex);
+	cc->key_hex = key_hex;
 	bs_sector_cipher_free(cc->cipher);
 	cc->cipher = c;
 	cc->key_len = len;
