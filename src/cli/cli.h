@@ -36,6 +36,7 @@ char *cli_read_secure_file(const char *file, size_t max, size_t *len);
 int cmd_dm(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_raid(int argc, char **argv);
+int cmd_integrity(int argc, char **argv);
 int cmd_luks(int argc, char **argv);
 int cmd_plain(int argc, char **argv);
 int cmd_cgd(int argc, char **argv);

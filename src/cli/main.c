@@ -13,6 +13,7 @@ static void usage(FILE *f)
 	      "  dm       device-mapper tables (as dmsetup)\n"
 	      "  raid     software RAID with md superblocks (as mdadm)\n"
 	      "  export   serve a device as a file through FUSE\n"
+	      "  integrity dm-integrity volumes (as integritysetup)\n"
 	      "  luks     LUKS1/LUKS2 encrypted volumes (as cryptsetup)\n"
 	      "  plain    plain dm-crypt volumes (as cryptsetup open --type plain)\n"
 	      "  cgd      NetBSD cgd volumes and cgdconfig parameters files\n"
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
 		return cmd_dm(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "raid"))
 		return cmd_raid(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "integrity"))
+		return cmd_integrity(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "luks"))
 		return cmd_luks(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "plain"))

@@ -24,11 +24,12 @@ extern const struct bs_target_type bs_crypt_target;
 extern const struct bs_target_type bs_raid_target;
 extern const struct bs_target_type bs_mirror_target;
 extern const struct bs_target_type bs_md_target;
+extern const struct bs_target_type bs_integrity_target;
 
 static const struct bs_target_type *const target_types[] = {
-    &bs_linear_target, &bs_striped_target, &bs_zero_target, &bs_error_target,  &bs_flakey_target,
-    &bs_delay_target,  &bs_crypt_target,   &bs_raid_target, &bs_mirror_target, &bs_md_target,
-    NULL,
+    &bs_linear_target, &bs_striped_target, &bs_zero_target,	 &bs_error_target,
+    &bs_flakey_target, &bs_delay_target,   &bs_crypt_target,	 &bs_raid_target,
+    &bs_mirror_target, &bs_md_target,	   &bs_integrity_target, NULL,
 
 };
 
