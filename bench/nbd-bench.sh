@@ -1,0 +1,348 @@
+#!/bin/bash
+# nbd-bench.sh - blkstackd (a `linear` device) against nbdkit's file plugin and qemu-nbd.
+#
+# Every server serves the same host file over a unix socket, one server at a time, and every
+# server gets the same client load:
+#   seq read    nbdcopy URI null:            (whole device, median of --reps runs, MB/s)
+#   seq write   nbdcopy SRC URI              (whole device, median of --reps runs, MB/s)
+#   rand read   fio --ioengine=nbd, 4 KiB, queue depth 1 and 32 (IOPS)
+#   rand write  fio --ioengine=nbd, 4 KiB, queue depth 1 and 32 (IOPS)
+# The host file (and the nbdcopy source) are in the page cache for the whole run, and each
+# test starts with no dirty pages of the file (it is synced, untimed, before every test).
+# See bench/README.md.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+SIZE=1G
+RUNTIME=10
+RAMP=1
+REPS=3
+BUILD=$TOP/build
+SERVERS="blkstack nbdkit qemu-nbd qemu-nbd-uring"
+TESTS="seqread seqwrite randread1 randread32 randwrite1 randwrite32"
+BS_THREADS=
+WORK_PARENT=${TMPDIR:-/tmp}
+KEEP=0
+OUT=
+SERVER_CPUS=
+CLIENT_CPUS=
+
+usage() {
+	cat <<EOT
+usage: bench/nbd-bench.sh [options]
+  -s, --size SIZE        size of the served file (default $SIZE; K/M/G suffixes, multiple of 4 KiB)
+  -t, --runtime SECONDS  measured time of each fio test (default $RUNTIME, plus ${RAMP}s ramp)
+  -r, --reps N           nbdcopy runs per sequential test; the median is reported (default $REPS)
+  -b, --build DIR        blkstack build directory with blkstackd and blkstack (default build/)
+      --servers LIST     servers to run, space separated (default "$SERVERS")
+      --tests LIST       tests to run (default "$TESTS")
+      --threads N        blkstackd --threads (default: blkstackd's own default)
+      --server-cpus LIST taskset CPU list for the servers (default: no pinning)
+      --client-cpus LIST taskset CPU list for fio and nbdcopy (default: no pinning)
+  -d, --dir DIR          where to create the scratch directory (default \$TMPDIR or /tmp)
+  -o, --output FILE      also append raw results, one "server test value unit" line each
+  -k, --keep             keep the scratch directory (logs, fio JSON) and say where it is
+  -h, --help
+Servers: blkstack, nbdkit, qemu-nbd (--aio=threads), qemu-nbd-uring (--aio=io_uring).
+Tests: seqread seqwrite randread1 randread32 randwrite1 randwrite32.
+EOT
+}
+
+die() {
+	echo "nbd-bench: $*" >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-s | --size) SIZE=${2:?}; shift ;;
+	-t | --runtime) RUNTIME=${2:?}; shift ;;
+	-r | --reps) REPS=${2:?}; shift ;;
+	-b | --build) BUILD=${2:?}; shift ;;
+	--servers) SERVERS=${2:?}; shift ;;
+	--tests) TESTS=${2:?}; shift ;;
+	--threads) BS_THREADS=${2:?}; shift ;;
+	--server-cpus) SERVER_CPUS=${2:?}; shift ;;
+	--client-cpus) CLIENT_CPUS=${2:?}; shift ;;
+	-d | --dir) WORK_PARENT=${2:?}; shift ;;
+	-o | --output) OUT=${2:?}; shift ;;
+	-k | --keep) KEEP=1 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+# ---- checks -----------------------------------------------------------------------------------
+
+BYTES=$(numfmt --from=iec "$SIZE" 2>/dev/null) || die "bad size \"$SIZE\""
+[ "$BYTES" -ge 1048576 ] && [ $((BYTES % 4096)) -eq 0 ] ||
+	die "size must be at least 1 MiB and a multiple of 4 KiB"
+[[ $RUNTIME =~ ^[1-9][0-9]*$ ]] || die "bad runtime \"$RUNTIME\""
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "bad reps \"$REPS\""
+[ -z "$BS_THREADS" ] || [[ $BS_THREADS =~ ^[1-9][0-9]*$ ]] || die "bad --threads"
+BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || die "no build directory $BUILD (run make build)"
+for t in $TESTS; do
+	case $t in seqread | seqwrite | randread1 | randread32 | randwrite1 | randwrite32) ;;
+	*) die "unknown test $t" ;; esac
+done
+
+NCPU=$(nproc)
+# A CPU list must only name CPUs this machine has.
+check_cpus() {
+	local list=$1 part lo hi
+	[ -n "$list" ] || return 0
+	for part in ${list//,/ }; do
+		lo=${part%-*} hi=${part#*-}
+		[[ $lo =~ ^[0-9]+$ && $hi =~ ^[0-9]+$ ]] || die "bad CPU list \"$list\""
+		[ "$hi" -lt "$NCPU" ] && [ "$lo" -le "$hi" ] ||
+			die "CPU list \"$list\" names CPUs this machine lacks (it has $NCPU)"
+	done
+}
+check_cpus "$SERVER_CPUS"
+check_cpus "$CLIENT_CPUS"
+# Prefixes for the server and client commands.  taskset execs its command, so a server's $! is
+# the server itself (a shell function would put a subshell between us and it).
+SRV_PIN=()
+CLI_PIN=()
+[ -z "$SERVER_CPUS" ] || SRV_PIN=(taskset -c "$SERVER_CPUS")
+[ -z "$CLIENT_CPUS" ] || CLI_PIN=(taskset -c "$CLIENT_CPUS")
+
+need() { command -v "$1" >/dev/null || die "$1 is needed ($2)"; }
+need fio "apt-get install fio"
+need nbdcopy "apt-get install libnbd-bin"
+need numfmt coreutils
+fio --enghelp=nbd >/dev/null 2>&1 || die "this fio has no nbd engine"
+
+# Peers that are not installed are reported as n/a rather than failing the run.
+have_server() {
+	case $1 in
+	blkstack) [ -x "$BUILD/blkstackd" ] && [ -x "$BUILD/blkstack" ] ;;
+	nbdkit) command -v nbdkit >/dev/null && nbdkit file --dump-plugin >/dev/null 2>&1 ;;
+	qemu-nbd | qemu-nbd-uring) command -v qemu-nbd >/dev/null ;;
+	*) die "unknown server $1" ;;
+	esac
+}
+
+# ---- scratch space and clean-up ---------------------------------------------------------------
+
+W=$(mktemp -d "$WORK_PARENT/nbd-bench.XXXXXX")
+IMG=$W/disk.img
+SRC=$W/src.img
+SRV_PID=
+
+stop_server() {
+	[ -n "$SRV_PID" ] || return 0
+	kill -TERM "$SRV_PID" 2>/dev/null || true
+	for _ in $(seq 200); do
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$SRV_PID" 2>/dev/null || true # still there after 10 s
+	wait "$SRV_PID" 2>/dev/null || true
+	SRV_PID=
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	stop_server
+	if [ "$KEEP" = 1 ]; then
+		echo "scratch directory kept: $W" >&2
+	else
+		rm -rf "$W"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- servers ----------------------------------------------------------------------------------
+
+wait_socket() {
+	for _ in $(seq 100); do
+		[ -S "$1" ] && return 0
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$W/$2.log" >&2
+	die "$2 did not start"
+}
+
+# Starts server $1; sets SRV_PID and URI.
+start_server() {
+	local sock=$W/$1.sock
+	case $1 in
+	blkstack)
+		"${SRV_PIN[@]}" "$BUILD/blkstackd" --foreground --control "$W/ctl.sock" --nbd "unix:$sock" \
+			${BS_THREADS:+--threads "$BS_THREADS"} >"$W/$1.log" 2>&1 &
+		SRV_PID=$!
+		wait_socket "$sock" "$1"
+		wait_socket "$W/ctl.sock" "$1"
+		BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" dm create bench \
+			--table "0 $((BYTES / 512)) linear $IMG 0" >>"$W/$1.log"
+		URI="nbd+unix:///bench?socket=$sock"
+		;;
+	nbdkit)
+		# Default thread count (16) and default cache mode (the page cache).
+		"${SRV_PIN[@]}" nbdkit --foreground --exit-with-parent -U "$sock" file file="$IMG" \
+			>"$W/$1.log" 2>&1 &
+		SRV_PID=$!
+		wait_socket "$sock" "$1"
+		URI="nbd+unix:///?socket=$sock"
+		;;
+	qemu-nbd | qemu-nbd-uring)
+		# --cache=writeback: buffered I/O through the page cache, fdatasync on FLUSH; the
+		# same semantics as blkstackd without --direct.
+		local aio=threads
+		[ "$1" = qemu-nbd ] || aio=io_uring
+		"${SRV_PIN[@]}" qemu-nbd -k "$sock" -f raw --cache=writeback --aio=$aio -t -e 64 "$IMG" \
+			>"$W/$1.log" 2>&1 &
+		SRV_PID=$!
+		wait_socket "$sock" "$1"
+		URI="nbd+unix:///?socket=$sock"
+		;;
+	esac
+}
+
+# ---- tests ------------------------------------------------------------------------------------
+
+now_ns() { date +%s%N; }
+
+# The server must still be running after a test, or its figure means nothing.
+check_alive() {
+	kill -0 "$SRV_PID" 2>/dev/null && return 0
+	echo "nbd-bench: $1 died during $2; log:" >&2
+	tail -n 20 "$W/$1.log" >&2
+	SRV_PID=
+	return 1
+}
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# Runs test $2 against server $1 at $URI; prints the figure (MB/s or IOPS), or fails.
+run_test() {
+	local srv=$1 t=$2 i t0 t1 rw qd
+	sync "$IMG" # no dirty pages of the file carried into the test (untimed)
+	case $t in
+	seqread | seqwrite)
+		for i in $(seq "$REPS"); do
+			t0=$(now_ns)
+			if [ "$t" = seqread ]; then
+				"${CLI_PIN[@]}" nbdcopy "$URI" null: 2>>"$W/client.log" || return 1
+			else
+				"${CLI_PIN[@]}" nbdcopy "$SRC" "$URI" 2>>"$W/client.log" || return 1
+			fi
+			t1=$(now_ns)
+			awk -v b="$BYTES" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f\n", b / (ns / 1e3)}'
+			[ "$t" = seqread ] || sync "$IMG"
+		done | median
+		;;
+	rand*)
+		rw=${t%%[0-9]*} qd=${t#"$rw"}
+		"${CLI_PIN[@]}" fio --name="$t" --ioengine=nbd --uri="$URI" --rw="$rw" --bs=4k \
+			--iodepth="$qd" --size="$BYTES" --time_based --runtime="$RUNTIME" \
+			--ramp_time="$RAMP" --randrepeat=0 --norandommap --output-format=json \
+			--output="$W/$srv-$t.json" >>"$W/client.log" 2>&1 || return 1
+		"$PY" - "$W/$srv-$t.json" <<'EOT'
+import json, sys
+job = json.load(open(sys.argv[1]))["jobs"][0]
+print("%.0f" % (job["read"]["iops"] + job["write"]["iops"]))
+EOT
+		;;
+	esac
+}
+
+# ---- the run ----------------------------------------------------------------------------------
+
+declare -A RES
+echo "nbd-bench: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1))," \
+	"kernel $(uname -r), $(numfmt --to=iec "$BYTES") file in the page cache, ${RUNTIME}s per fio test," \
+	"median of $REPS nbdcopy runs"
+echo "nbd-bench: blkstackd from $BUILD; scratch in $W"
+
+# ", N% of the file in the page cache", when fincore can tell.
+resident() {
+	command -v fincore >/dev/null || return 0
+	fincore -b -n -o RES "$IMG" 2>/dev/null |
+		awk -v b="$BYTES" '{printf ", %.0f%% of the file in the page cache", 100 * $1 / b}'
+}
+
+head -c "$BYTES" /dev/urandom >"$IMG"
+cp "$IMG" "$SRC"
+sync "$IMG" "$SRC"
+cat "$IMG" "$SRC" >/dev/null # warm: both files stay resident for the whole run
+if command -v fincore >/dev/null; then
+	fincore -n -o RES,SIZE,FILE "$IMG" "$SRC" | sed 's/^/nbd-bench: page cache: /'
+fi
+
+for srv in $SERVERS; do
+	if ! have_server "$srv"; then
+		echo "nbd-bench: $srv is not available, skipped" >&2
+		continue
+	fi
+	cat "$IMG" "$SRC" >/dev/null # re-warm, in case anything was evicted
+	echo "nbd-bench: $srv (load average $(cut -d' ' -f1-3 /proc/loadavg)$(resident))"
+	start_server "$srv"
+	for t in $TESTS; do
+		if v=$(run_test "$srv" "$t") && check_alive "$srv" "$t"; then
+			RES[$srv,$t]=$v
+			printf '  %-12s %s\n' "$t" "$v"
+			[ -z "$OUT" ] || echo "$srv $t $v $(case $t in seq*) echo MB/s ;; *) echo IOPS ;; esac)" >>"$OUT"
+		else
+			echo "nbd-bench: $srv: $t failed (see $W/client.log)" >&2
+			KEEP=1
+			[ -n "$SRV_PID" ] || start_server "$srv"
+		fi
+	done
+	stop_server
+done
+
+# ---- the table ----------------------------------------------------------------------------------
+
+label() {
+	case $1 in
+	seqread) echo "seq read, nbdcopy" ;;
+	seqwrite) echo "seq write, nbdcopy" ;;
+	randread1) echo "4K rand read QD1" ;;
+	randread32) echo "4K rand read QD32" ;;
+	randwrite1) echo "4K rand write QD1" ;;
+	randwrite32) echo "4K rand write QD32" ;;
+	esac
+}
+
+PEERS=()
+for srv in $SERVERS; do [ "$srv" = blkstack ] || PEERS+=("$srv"); done
+
+echo
+{
+	printf '%-20s %-5s' test unit
+	for srv in $SERVERS; do printf ' %14s' "$srv"; done
+	for p in "${PEERS[@]}"; do printf ' %16s' "bs/$p"; done
+	printf ' %10s\n' bs/best
+	for t in $TESTS; do
+		case $t in seq*) unit=MB/s ;; *) unit=IOPS ;; esac
+		printf '%-20s %-5s' "$(label "$t")" "$unit"
+		for srv in $SERVERS; do printf ' %14s' "${RES[$srv,$t]:-n/a}"; done
+		bs=${RES[blkstack,$t]:-}
+		best=
+		for p in "${PEERS[@]}"; do
+			v=${RES[$p,$t]:-}
+			if [ -n "$bs" ] && [ -n "$v" ]; then
+				printf ' %16s' "$(awk -v a="$bs" -v b="$v" 'BEGIN {printf "%.2fx", a / b}')"
+				best=$(awk -v a="${best:-0}" -v b="$v" 'BEGIN {print (b > a) ? b : a}')
+			else
+				printf ' %16s' n/a
+			fi
+		done
+		if [ -n "$bs" ] && [ -n "$best" ]; then
+			printf ' %10s\n' "$(awk -v a="$bs" -v b="$best" 'BEGIN {printf "%.2fx", a / b}')"
+		else
+			printf ' %10s\n' n/a
+		fi
+	done
+}
