@@ -1,12 +1,13 @@
 /*
  * default_stack.c - the embedded default stack.
  *
- * Two sparse 512 MiB files under DIR, striped with 64 KiB chunks into one 1 GiB device
- * named "default"; on it a LUKS2 volume (aes-xts-plain64, 512-bit key) opened as the crypt
- * device "secret".  The first start formats it with a random key file DIR/secret.key (mode
- * 0600); later starts unlock the existing header with that file.  The key slot uses
- * argon2id with a fixed moderate cost (4 passes, 64 MiB, 2 threads: well under a second)
- * rather than cryptsetup's 2-second benchmark, so that start-up stays quick.
+ * Three sparse 512 MiB files under DIR make a 1 GiB RAID5 named "default" (md superblocks,
+ * write-intent bitmap, the journal that closes the write hole; 64 KiB chunks); on it a LUKS2
+ * volume (aes-xts-plain64, 512-bit key, 4 KiB sectors) opened as the crypt device "secret".
+ * The first start formats both, with a random key file DIR/secret.key (mode 0600); later
+ * starts assemble the array and unlock the existing header with that file.  The key slot
+ * uses argon2id with a fixed moderate cost (4 passes, 64 MiB, 2 threads: well under a
+ * second) rather than cryptsetup's 2-second benchmark, so that start-up stays quick.
  */
 #include "daemon/default_stack.h"
 
@@ -21,10 +22,15 @@
 
 #include "engine/device.h"
 #include "formats/luks.h"
+#include "formats/md.h"
+#include "raid/layout.h"
+#include "raid/md_array.h"
+#include "util/parse.h"
 #include "util/log.h"
 #include "util/secmem.h"
 
 #define MEMBER_SIZE   (512ull << 20)
+#define RAID_MEMBERS  3
 #define CHUNK_SECTORS 128
 #define KEY_FILE_SIZE 64
 #define KDF_TIME      4
@@ -144,7 +150,7 @@ static int build_secret(const char *dir, struct strbuf *info, struct strbuf *err
 	    .cipher = "aes-xts-plain64",
 	    .key_bytes = 64,
 	    .keyslot = LUKS_ANY_SLOT,
-	    .sector_size = 512,
+	    .sector_size = 4096, /* the RAID5 below works in 4 KiB blocks */
 	    .pbkdf = {.type = BS_ARGON2ID,
 		      .type_set = true,
 		      .iterations = KDF_TIME,
@@ -220,38 +226,124 @@ static int build_secret(const char *dir, struct strbuf *info, struct strbuf *err
 	return 0;
 }
 
+/* The md table of a RAID5 over FILES (an md target, as `blkstack raid assemble` makes). */
+static int raid_table(char files[][PATH_MAX], unsigned n, const uint8_t uuid[16], uint64_t sectors,
+		      struct strbuf *t)
+{
+	char u[40];
+
+	md_uuid_format(uuid, u);
+	sb_printf(t, "0 %llu md %s %u", (unsigned long long)sectors, u, n);
+	for (unsigned i = 0; i < n; i++) {
+		sb_putc(t, ' ');
+		sb_put_arg(t, files[i]);
+	}
+	return 0;
+}
+
+/*
+ * RAID5 over three sparse files, formatted with md superblocks on the first start (zeroed
+ * members are consistent parity, so no initial resync is needed) and assembled after.
+ */
+static int build_raid(char files[][PATH_MAX], struct strbuf *info, struct strbuf *err)
+{
+	struct md_create_params p = {
+	    .level = 5,
+	    .raid_disks = RAID_MEMBERS,
+	    .layout = raid_layout_default(5),
+	    .chunk = CHUNK_SECTORS,
+	    .bitmap = true,
+	    .assume_clean = true,
+	    .policy = RAID_POLICY_JOURNAL,
+	    .name = "default",
+	};
+	struct bs_bdev *b[RAID_MEMBERS] = {0};
+	struct strbuf table = STRBUF_INIT, probe_err = STRBUF_INIT;
+	uint8_t uuid[16];
+	uint64_t sectors = 0;
+	char name[64], du[64], hex[33];
+	bool fresh = false;
+	int r = 0;
+
+	for (unsigned i = 0; i < RAID_MEMBERS && !r; i++) {
+		const char *why;
+
+		r = bs_bdev_open(files[i], false, &b[i], &why);
+		if (r)
+			sb_printf(err, "cannot open %s: %s", files[i], why);
+	}
+	if (!r &&
+	    md_array_probe(b, RAID_MEMBERS, NULL, uuid, &sectors, name, sizeof(name), &probe_err)) {
+		/* No superblocks yet: a new array, but never over files holding other data. */
+		for (unsigned i = 0; i < RAID_MEMBERS && !r; i++)
+			if (!blank(b[i])) {
+				sb_printf(err,
+					  "default stack: %s holds data but no usable md "
+					  "superblock (%s); "
+					  "remove it to start afresh",
+					  files[i], sb_str(&probe_err));
+				r = -EEXIST;
+			}
+		if (!r)
+			r = md_array_format(&p, b, RAID_MEMBERS, NULL, 0, uuid, &sectors, err);
+		fresh = true;
+	}
+	for (unsigned i = 0; i < RAID_MEMBERS; i++)
+		if (b[i])
+			bs_bdev_close(b[i]);
+	sb_free(&probe_err);
+	if (!r)
+		r = raid_table(files, RAID_MEMBERS, uuid, sectors, &table);
+	if (!r) {
+		bs_hex_encode(uuid, 16, hex);
+		snprintf(du, sizeof(du), "MD-%s", hex);
+		r = bs_device_create("default", du, false, sb_str(&table), err);
+	}
+	sb_free(&table);
+	if (r)
+		return r;
+	sb_printf(info,
+		  "device \"default\": RAID5 (md superblocks, journal), 3 x 512 MiB (%s, %s, %s), "
+		  "64 KiB chunks, %s\n",
+		  files[0], files[1], files[2], fresh ? "created" : "assembled");
+	return 0;
+}
+
 int bs_default_stack_build(const char *dir, struct strbuf *info, struct strbuf *err)
 {
-	char a[PATH_MAX], b[PATH_MAX], table[2 * PATH_MAX + 128];
-	uint64_t sectors = 2 * (MEMBER_SIZE >> 9);
+	char base[PATH_MAX], files[RAID_MEMBERS][PATH_MAX], old[PATH_MAX];
 	int r;
 
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		sb_printf(err, "cannot create %s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	if (!realpath(dir, a)) {
+	if (!realpath(dir, base)) {
 		sb_printf(err, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	strcpy(b, a);
-	if (strlen(a) + 16 > sizeof(a)) {
+	if (strlen(base) + 16 > sizeof(base)) {
 		sb_printf(err, "%s: path too long", dir);
 		return -ENAMETOOLONG;
 	}
-	strcat(a, "/stripe0.img");
-	strcat(b, "/stripe1.img");
-	r = ensure_file(a, MEMBER_SIZE, err);
-	if (!r)
-		r = ensure_file(b, MEMBER_SIZE, err);
+	snprintf(old, sizeof(old), "%s/stripe0.img", base);
+	for (unsigned i = 0; i < RAID_MEMBERS; i++)
+		snprintf(files[i], sizeof(files[i]), "%s/raid%u.img", base, i);
+	if (!access(old, F_OK) && access(files[0], F_OK)) {
+		sb_printf(
+		    err,
+		    "%s is from an earlier default stack (striped); the default is now RAID5: "
+		    "move the old files out of %s to start afresh",
+		    old, base);
+		return -EEXIST;
+	}
+	for (unsigned i = 0; i < RAID_MEMBERS; i++) {
+		r = ensure_file(files[i], MEMBER_SIZE, err);
+		if (r)
+			return r;
+	}
+	r = build_raid(files, info, err);
 	if (r)
 		return r;
-	snprintf(table, sizeof(table), "0 %llu striped 2 %u %s 0 %s 0", (unsigned long long)sectors,
-		 CHUNK_SECTORS, a, b);
-	r = bs_device_create("default", NULL, false, table, err);
-	if (r)
-		return r;
-	sb_printf(info, "device \"default\": striped, 2 x 512 MiB (%s, %s), 64 KiB chunks\n", a, b);
-	*strrchr(a, '/') = '\0';
-	return build_secret(a, info, err);
+	return build_secret(base, info, err);
 }
