@@ -593,7 +593,7 @@ static int do_examine(struct raid_args *a)
 			rc = 1;
 			continue;
 		}
-		if (md_sb_read(b, &sb, &why)) {
+		if (md_sb_read_any(b, &sb, &why)) {
 			cli_error("raid examine: %s: %s", a->pos[i], why);
 			bs_bdev_close(b);
 			rc = 1;
@@ -788,14 +788,15 @@ int cmd_raid(int argc, char **argv)
 		}
 		r = send_message(a.pos[0], msg);
 		if (!r)
-			fprintf(stderr, "blkstack: %s %s %s\n",
+			fprintf(stderr, "blkstack: %s %s %s %s\n",
 				!strcmp(verb, "fail")	  ? "set"
 				: !strcmp(verb, "remove") ? "hot removed"
 							  : "added",
 				a.pos[1],
-				!strcmp(verb, "fail")	  ? "faulty"
-				: !strcmp(verb, "remove") ? ""
-							  : "");
+				!strcmp(verb, "fail")	  ? "faulty in"
+				: !strcmp(verb, "remove") ? "from"
+							  : "to",
+				a.pos[0]);
 		return r || !a.wait || strcmp(verb, "add") ? r : wait_idle(a.pos[0]);
 	}
 	if (!strcmp(verb, "grow")) {

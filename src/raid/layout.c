@@ -39,7 +39,7 @@ static int raid0_zones(struct raid_geom *g, const uint64_t *sz, const char **why
 {
 	uint64_t prev = 0, end = 0;
 
-	g->zones = calloc(g->disks, sizeof(*g->zones));
+	g->zones = calloc(g->disks + 1, sizeof(*g->zones)); /* + the empty one that ends the scan */
 	if (!g->zones) {
 		*why = "out of memory";
 		return -ENOMEM;

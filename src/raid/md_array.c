@@ -297,9 +297,9 @@ int md_array_format(const struct md_create_params *p, struct bs_bdev *const *mem
 	sb.raid_disks = p->raid_disks;
 	sb.events = 1;
 	sb.resync_offset = p->assume_clean || p->level == 0 ? MD_MAX_SECTOR : 0;
-	sb.max_dev = 384;
+	sb.max_dev = MD_MAX_DEVS;
 	for (unsigned i = 0; i < sb.max_dev; i++)
-		sb.dev_roles[i] = MD_ROLE_FAULTY;
+		sb.dev_roles[i] = MD_ROLE_SPARE; /* as mdadm: "missing" roles are unused slots */
 	for (unsigned i = 0; i < nmembers; i++)
 		if (members[i])
 			sb.dev_roles[i] = (uint16_t)i;
@@ -454,8 +454,9 @@ static int md_update(struct raid_array *a, void *priv)
 	m->sb.events++;
 	m->sb.utime = now_s();
 	m->sb.resync_offset = st.resync_offset == UINT64_MAX ? MD_MAX_SECTOR : st.resync_offset;
+	/* As md writes it: unused slots read "spare", failed members still attached "faulty". */
 	for (unsigned i = 0; i < m->sb.max_dev; i++)
-		m->sb.dev_roles[i] = MD_ROLE_FAULTY;
+		m->sb.dev_roles[i] = MD_ROLE_SPARE;
 	for (unsigned i = 0; i < n; i++) {
 		struct md_dev *d = info[i].bdev ? dev_of(m, info[i].bdev) : NULL;
 
@@ -464,8 +465,8 @@ static int md_update(struct raid_array *a, void *priv)
 		if (info[i].role >= 0 &&
 		    (info[i].state == RM_IN_SYNC || info[i].state == RM_REBUILDING))
 			m->sb.dev_roles[d->dev_number] = (uint16_t)info[i].role;
-		else if (info[i].state == RM_SPARE)
-			m->sb.dev_roles[d->dev_number] = MD_ROLE_SPARE;
+		else if (info[i].state == RM_FAULTY)
+			m->sb.dev_roles[d->dev_number] = MD_ROLE_FAULTY;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct md_dev *d = info[i].bdev ? dev_of(m, info[i].bdev) : NULL;
@@ -889,7 +890,7 @@ int md_array_rebind(struct md_array *m, struct bs_bdev *const *devs, unsigned nd
 int md_array_add(struct md_array *m, struct bs_bdev *b, struct strbuf *err)
 {
 	struct md_dev *d;
-	uint64_t data_offset, size;
+	uint64_t data_offset, size, super_offset, room;
 	uint32_t num = 0;
 	bool used;
 	int r;
@@ -905,12 +906,28 @@ int md_array_add(struct md_array *m, struct bs_bdev *b, struct strbuf *err)
 		sb_puts(err, "too many devices");
 		return -ENOSPC;
 	}
-	data_offset = m->ndev ? m->dev[0].data_offset : DEFAULT_DATA_OFF;
+	/*
+	 * The new member's superblock goes where the array's minor version puts it: 1.2 at
+	 * 4 KiB, 1.1 at the start, 1.0 near the end (data from sector 0, ending where the
+	 * bitmap, which sits before the superblock, begins).
+	 */
 	size = bs_bdev_size(b) >> 9;
-	if (size <= data_offset || size - data_offset < m->sb.size) {
+	super_offset = md_sb_offset(m->sb.minor, size);
+	if (m->sb.minor == 0) {
+		int64_t end = (int64_t)super_offset;
+
+		if (m->bitmap && m->sb.bitmap_offset < 0)
+			end += m->sb.bitmap_offset;
+		data_offset = 0;
+		room = end > 0 ? (uint64_t)end : 0;
+	} else {
+		data_offset = m->ndev ? m->dev[0].data_offset : DEFAULT_DATA_OFF;
+		room = size > data_offset ? size - data_offset : 0;
+	}
+	if (room < m->sb.size) {
 		pthread_mutex_unlock(&m->lock);
 		sb_printf(err, "%s is too small: it needs %llu sectors", b->name,
-			  (unsigned long long)(data_offset + m->sb.size));
+			  (unsigned long long)(size - room + m->sb.size));
 		return -ENOSPC;
 	}
 	do {
@@ -920,13 +937,24 @@ int md_array_add(struct md_array *m, struct bs_bdev *b, struct strbuf *err)
 		if (used)
 			num++;
 	} while (used);
+	if (num >= m->sb.max_dev) {
+		/* Linux writes room for 128 devices; the table can grow to md's 384. */
+		if (num >= MD_MAX_DEVS) {
+			pthread_mutex_unlock(&m->lock);
+			sb_puts(err, "no free device number in the superblock");
+			return -ENOSPC;
+		}
+		for (unsigned i = m->sb.max_dev; i <= num; i++)
+			m->sb.dev_roles[i] = MD_ROLE_SPARE;
+		m->sb.max_dev = num + 1;
+	}
 	d = &m->dev[m->ndev];
 	memset(d, 0, sizeof(*d));
 	d->bdev = b;
 	d->dev_number = num;
 	d->data_offset = data_offset;
-	d->data_size = size - data_offset;
-	d->super_offset = SB_SECTOR;
+	d->data_size = room;
+	d->super_offset = super_offset;
 	if (RAND_bytes(d->device_uuid, 16) != 1) {
 		pthread_mutex_unlock(&m->lock);
 		sb_puts(err, "no randomness");
@@ -935,10 +963,11 @@ int md_array_add(struct md_array *m, struct bs_bdev *b, struct strbuf *err)
 	md_sb_erase(b);
 	r = 0;
 	if (m->bitmap) {
-		r = md_bitmap_sb_write(b, SB_SECTOR + (uint64_t)m->sb.bitmap_offset, &m->bsb);
+		uint64_t boff = super_offset + (uint64_t)(int64_t)m->sb.bitmap_offset;
+
+		r = md_bitmap_sb_write(b, boff, &m->bsb);
 		if (!r)
-			r = md_bitmap_bits_write(b, SB_SECTOR + (uint64_t)m->sb.bitmap_offset,
-						 m->bits, 0, (m->nbits + 7) / 8);
+			r = md_bitmap_bits_write(b, boff, m->bits, 0, (m->nbits + 7) / 8);
 	}
 	if (!r && (m->journal_sectors || m->csum)) {
 		/* The same areas as the other members have. */
