@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -31,6 +32,25 @@
 #define MAX_THREADS	  64
 #define HANDSHAKE_TIMEOUT 30	      /* seconds a client may take to choose an export */
 #define MAX_SKIP	  (64u << 20) /* largest bad WRITE payload we skip rather than drop */
+
+/*
+ * Transmission reads through a per-connection buffer: one recv() brings in whatever the
+ * client has sent, often several request headers (and the payloads of small writes) at once,
+ * instead of one recv() for every header and another for every payload.  What is left of a
+ * payload once the buffered bytes are used goes straight into the worker's buffer when it is
+ * at least DIRECT_MIN bytes, so large writes are not copied twice.
+ */
+#define RBUF_SIZE  (64u << 10)
+#define DIRECT_MIN (16u << 10)
+/*
+ * A worker that has read a request and finds nothing more from the client stays the reader
+ * and serves the request itself, rather than waking another worker to wait on the socket
+ * (a wakeup and two context switches per request for nothing, at queue depth 1).  Only plain
+ * reads and writes are served that way, and only while they take less than INLINE_MAX_NS on
+ * average (an average over the connection's recent reads and writes): a slow device, or a
+ * flush, must not hold up the requests that arrive meanwhile.
+ */
+#define INLINE_MAX_NS 50000u
 
 struct listener {
 	int fd;
@@ -53,6 +73,14 @@ struct conn {
 	struct bs_device *dev;
 	struct nbd_export_limits lim;
 	bool no_zeroes;
+	unsigned nthreads; /* workers started for transmission */
+	/* read_lock: the receive buffer, rbuf[rpos..rlen) not yet consumed (NULL in handshake) */
+	char *rbuf;
+	size_t rpos, rlen;
+	atomic_uint avg_ns; /* recent service time of reads and writes (moving average) */
+	/* writes run on this connection, and how many of them a completed FLUSH covered */
+	atomic_uint_fast64_t writes;
+	atomic_uint_fast64_t flushed;
 	struct conn *next;
 };
 
@@ -220,6 +248,77 @@ static int skip_bytes(struct conn *c, uint64_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+/*
+ * Refills the (empty) receive buffer with what the client has sent: at least one byte,
+ * waiting for it, or with NOWAIT only what is already there.  Returns the byte count, 0 when
+ * NOWAIT finds nothing (or the end of the stream, which the next blocking read reports), or
+ * -errno.  Under read_lock.
+ */
+static ssize_t rbuf_fill(struct conn *c, bool nowait)
+{
+	ssize_t n;
+
+	c->rpos = c->rlen = 0;
+	if (c->ssl) {
+		int k;
+
+		if (nowait && SSL_pending(c->ssl) <= 0)
+			return 0; /* only buffered TLS bytes count: a record may be incomplete */
+		k = SSL_read(c->ssl, c->rbuf, RBUF_SIZE);
+		if (k <= 0)
+			return -ECONNRESET;
+		n = k;
+	} else {
+		do
+			n = recv(c->fd, c->rbuf, RBUF_SIZE, nowait ? MSG_DONTWAIT : 0);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return nowait && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+		if (n == 0)
+			return nowait ? 0 : -ECONNRESET;
+	}
+	c->rlen = (size_t)n;
+	return n;
+}
+
+/* Reads LEN bytes of the request stream: buffered bytes first.  Under read_lock. */
+static int conn_recv(struct conn *c, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		size_t n = c->rlen - c->rpos;
+
+		if (n) {
+			if (n > len)
+				n = len;
+			memcpy(p, c->rbuf + c->rpos, n);
+			c->rpos += n;
+			p += n;
+			len -= n;
+		} else if (len >= DIRECT_MIN) {
+			return recv_all(c, p, len);
+		} else {
+			ssize_t r = rbuf_fill(c, false);
+
+			if (r < 0)
+				return (int)r;
+		}
+	}
+	return 0;
+}
+
+/* Skips LEN bytes of the request stream (a refused WRITE's payload).  Under read_lock. */
+static int conn_skip(struct conn *c, uint64_t len)
+{
+	size_t n = c->rlen - c->rpos;
+
+	if (n > len)
+		n = (size_t)len;
+	c->rpos += n;
+	return skip_bytes(c, len - n);
 }
 
 static void put16(uint8_t *p, uint16_t v)
@@ -745,6 +844,8 @@ static void conn_close(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
+	bool dirty;
+
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn **pp = &conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
@@ -754,97 +855,164 @@ static void conn_free(struct conn *c)
 	nconns--;
 	pthread_cond_broadcast(&conns_cond);
 	pthread_mutex_unlock(&conns_lock);
-	if (c->dev) {
-		/* Writes acknowledged without FUA are made durable before we let go. */
-		struct bs_io flush = {.op = BS_OP_FLUSH};
-
-		if (!c->lim.readonly)
-			bs_device_submit(c->dev, &flush);
-		bs_device_close(c->dev);
-		bs_device_put(c->dev);
-	}
+	/* Every worker has finished: the counters are final. */
+	dirty = c->dev && !c->lim.readonly && atomic_load(&c->writes) != atomic_load(&c->flushed);
 	if (c->ssl) {
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
+	/*
+	 * The client sees the connection end here, before the flush below: it has nothing to
+	 * wait for (NBD_CMD_DISC has no reply, and only a FLUSH promises durability).
+	 */
 	close(c->fd);
+	if (c->dev) {
+		bs_device_close(c->dev);
+		/*
+		 * Writes acknowledged without FUA, and not covered by a FLUSH on this connection,
+		 * are made durable before we let go of the device.  The device was closed first
+		 * so that `dm remove` right after the client left does not find it busy; if it
+		 * is removed meanwhile, its removal flushed it (and this flush fails ENXIO).
+		 */
+		if (dirty) {
+			struct bs_io flush = {.op = BS_OP_FLUSH};
+
+			bs_device_submit(c->dev, &flush);
+		}
+		bs_device_put(c->dev);
+	}
 	pthread_mutex_destroy(&c->read_lock);
 	pthread_mutex_destroy(&c->write_lock);
+	free(c->rbuf);
 	free(c);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Folds one read or write's service time into the connection's moving average. */
+static void note_service_time(struct conn *c, uint64_t ns)
+{
+	unsigned avg = atomic_load_explicit(&c->avg_ns, memory_order_relaxed);
+	unsigned t = ns > UINT32_MAX / 2 ? UINT32_MAX / 2 : (unsigned)ns;
+
+	/* 1/8 new: one slow request is enough to stop serving inline for a while. */
+	atomic_store_explicit(&c->avg_ns, avg - avg / 8 + t / 8, memory_order_relaxed);
+}
+
+/*
+ * Whether the reader should keep the socket and serve REQ itself (see INLINE_MAX_NS): only
+ * when nothing more from the client is buffered or waiting in the socket.  Under read_lock.
+ */
+static bool serve_inline(struct conn *c, const struct nbd_request *req, enum nbd_parse_result pr)
+{
+	if (c->nthreads == 1)
+		return true; /* nobody to hand the socket to */
+	if (pr != NBD_PARSE_OK || (req->type != NBD_CMD_READ && req->type != NBD_CMD_WRITE) ||
+	    (req->flags & NBD_CMD_FLAG_FUA) ||
+	    atomic_load_explicit(&c->avg_ns, memory_order_relaxed) > INLINE_MAX_NS)
+		return false;
+	if (c->rpos < c->rlen)
+		return false; /* the next request is already here */
+	return rbuf_fill(c, true) == 0;
+}
+
+/* Makes sure the worker's buffer holds LEN bytes. */
+static int ensure_cap(void **buf, size_t *cap, size_t len)
+{
+	size_t ncap = *cap ? *cap : 65536;
+	void *nb;
+
+	if (len <= *cap)
+		return 0;
+	while (ncap < len)
+		ncap *= 2;
+	if (posix_memalign(&nb, 4096, ncap))
+		return -ENOMEM;
+	free(*buf);
+	*buf = nb;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * A worker: the reader (the holder of read_lock) reads one request and its payload; then it
+ * either hands the socket to the next worker and serves the request, or, when nothing else
+ * is waiting to be read, serves it still holding the socket (serve_inline).
+ */
 static void *worker(void *arg)
 {
 	struct conn *c = arg;
 	void *buf = NULL;
 	size_t cap = 0;
+	bool reader = false; /* holds read_lock */
 
 	for (;;) {
 		uint8_t hdr[NBD_REQUEST_SIZE];
 		struct nbd_request req;
 		enum nbd_parse_result pr;
 		uint32_t err = 0;
+		uint64_t t0 = 0, seq = 0;
+		bool timed;
 		int r;
 
-		pthread_mutex_lock(&c->read_lock);
-		if (atomic_load(&c->closing) || recv_all(c, hdr, sizeof(hdr))) {
-			pthread_mutex_unlock(&c->read_lock);
+		if (!reader)
+			pthread_mutex_lock(&c->read_lock);
+		reader = true;
+		if (atomic_load(&c->closing) || conn_recv(c, hdr, sizeof(hdr)))
 			break;
-		}
 		pr = nbd_parse_request(hdr, &c->lim, &req, &err);
 		if (pr == NBD_PARSE_BAD_MAGIC) {
 			bs_debug("nbd: bad request magic, dropping the connection");
-			pthread_mutex_unlock(&c->read_lock);
 			break;
 		}
 		if (req.type == NBD_CMD_WRITE) {
-			if (pr == NBD_PARSE_OK && req.length > cap) {
-				size_t ncap = cap ? cap : 65536;
-				void *nb;
-
-				while (ncap < req.length)
-					ncap *= 2;
-				if (posix_memalign(&nb, 4096, ncap)) {
-					pthread_mutex_unlock(&c->read_lock);
-					break;
-				}
-				free(buf);
-				buf = nb;
-				cap = ncap;
-			}
-			r = pr == NBD_PARSE_OK	     ? recv_all(c, buf, req.length)
-			    : req.length <= MAX_SKIP ? skip_bytes(c, req.length)
-						     : -EMSGSIZE;
-			if (r) {
-				pthread_mutex_unlock(&c->read_lock);
+			if (pr == NBD_PARSE_OK && ensure_cap(&buf, &cap, req.length))
 				break;
-			}
+			r = pr == NBD_PARSE_OK	     ? conn_recv(c, buf, req.length)
+			    : req.length <= MAX_SKIP ? conn_skip(c, req.length)
+						     : -EMSGSIZE;
+			if (r)
+				break;
 		}
 		if (req.type == NBD_CMD_DISC && pr == NBD_PARSE_OK) {
 			/* Others finish what they are doing; nobody reads any further. */
 			atomic_store(&c->closing, true);
-			pthread_mutex_unlock(&c->read_lock);
 			break;
 		}
-		pthread_mutex_unlock(&c->read_lock);
-
-		if (pr == NBD_PARSE_OK && req.type == NBD_CMD_READ && req.length > cap) {
-			size_t ncap = cap ? cap : 65536;
-			void *nb;
-
-			while (ncap < req.length)
-				ncap *= 2;
-			if (posix_memalign(&nb, 4096, ncap)) {
-				err = NBD_ENOMEM;
-				pr = NBD_PARSE_ERROR;
-			} else {
-				free(buf);
-				buf = nb;
-				cap = ncap;
-			}
+		if (!serve_inline(c, &req, pr)) {
+			pthread_mutex_unlock(&c->read_lock);
+			reader = false;
 		}
+
+		if (pr == NBD_PARSE_OK && req.type == NBD_CMD_READ &&
+		    ensure_cap(&buf, &cap, req.length)) {
+			err = NBD_ENOMEM;
+			pr = NBD_PARSE_ERROR;
+		}
+		timed =
+		    pr == NBD_PARSE_OK && (req.type == NBD_CMD_READ || req.type == NBD_CMD_WRITE);
+		if (timed)
+			t0 = now_ns();
 		if (pr == NBD_PARSE_OK) {
+			if (req.type == NBD_CMD_FLUSH)
+				seq = atomic_load(&c->writes);
 			r = run_request(c, &req, buf);
+			if (req.type == NBD_CMD_WRITE || req.type == NBD_CMD_TRIM ||
+			    req.type == NBD_CMD_WRITE_ZEROES) {
+				atomic_fetch_add(&c->writes, 1);
+			} else if (req.type == NBD_CMD_FLUSH && !r) {
+				uint_fast64_t cur = atomic_load(&c->flushed);
+
+				while (cur < seq &&
+				       !atomic_compare_exchange_weak(&c->flushed, &cur, seq))
+					;
+			}
 			err = nbd_errno_to_wire(r);
 			if (r && r != -EROFS)
 				bs_debug("nbd: %s: %s at %llu+%u: %s", bs_device_name(c->dev),
@@ -853,9 +1021,13 @@ static void *worker(void *arg)
 		}
 		r = req.type == NBD_CMD_READ ? send_read_reply(c, &req, err, buf)
 					     : send_simple(c, req.handle, err, NULL, 0);
+		if (timed)
+			note_service_time(c, now_ns() - t0);
 		if (r)
 			break;
 	}
+	if (reader)
+		pthread_mutex_unlock(&c->read_lock);
 	conn_close(c);
 	free(buf);
 	bs_scratch_release_thread();
@@ -882,6 +1054,15 @@ static void *conn_main(void *arg)
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	/* A TLS session must not be used by two threads at once: one worker serves it. */
 	nthreads = c->ssl ? 1 : threads_per_conn;
+	c->nthreads = nthreads;
+	c->rbuf = malloc(RBUF_SIZE);
+	if (!c->rbuf) {
+		atomic_store(&c->workers, 1);
+		conn_close(c);
+		if (atomic_fetch_sub(&c->workers, 1) == 1)
+			conn_free(c);
+		return NULL;
+	}
 	atomic_store(&c->workers, nthreads);
 	for (unsigned i = 1; i < nthreads; i++) {
 		pthread_t th;
