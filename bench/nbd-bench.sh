@@ -9,6 +9,9 @@
 #   rand write  fio --ioengine=nbd, 4 KiB, queue depth 1 and 32 (IOPS)
 # The host file (and the nbdcopy source) are in the page cache for the whole run, and each
 # test starts with no dirty pages of the file (it is synced, untimed, before every test).
+# With --luks the file is a LUKS1 volume (aes-xts-plain64, 512-bit key, formatted by
+# `blkstack luks format`) and every server decrypts it: blkstackd with `blkstack luks open`,
+# nbdkit with its luks filter, qemu-nbd with its luks driver (LUKS1: the format all three read).
 # See bench/README.md.
 set -euo pipefail
 
@@ -27,6 +30,7 @@ BS_THREADS=
 WORK_PARENT=${TMPDIR:-/tmp}
 KEEP=0
 OUT=
+LUKS=0
 SERVER_CPUS=
 CLIENT_CPUS=
 
@@ -45,6 +49,7 @@ usage: bench/nbd-bench.sh [options]
   -d, --dir DIR          where to create the scratch directory (default \$TMPDIR or /tmp)
   -o, --output FILE      also append raw results, one "server test value unit" line each
   -k, --keep             keep the scratch directory (logs, fio JSON) and say where it is
+      --luks             serve a LUKS1 volume (aes-xts-plain64) instead of a raw file
   -h, --help
 Servers: blkstack, nbdkit, qemu-nbd (--aio=threads), qemu-nbd-uring (--aio=io_uring).
 Tests: seqread seqwrite randread1 randread32 randwrite1 randwrite32.
@@ -70,6 +75,7 @@ while [ $# -gt 0 ]; do
 	-d | --dir) WORK_PARENT=${2:?}; shift ;;
 	-o | --output) OUT=${2:?}; shift ;;
 	-k | --keep) KEEP=1 ;;
+	--luks) LUKS=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -121,7 +127,8 @@ fio --enghelp=nbd >/dev/null 2>&1 || die "this fio has no nbd engine"
 have_server() {
 	case $1 in
 	blkstack) [ -x "$BUILD/blkstackd" ] && [ -x "$BUILD/blkstack" ] ;;
-	nbdkit) command -v nbdkit >/dev/null && nbdkit file --dump-plugin >/dev/null 2>&1 ;;
+	nbdkit) command -v nbdkit >/dev/null && nbdkit file --dump-plugin >/dev/null 2>&1 &&
+		{ [ "$LUKS" = 0 ] || nbdkit --filter=luks null --dump-plugin >/dev/null 2>&1; } ;;
 	qemu-nbd | qemu-nbd-uring) command -v qemu-nbd >/dev/null ;;
 	*) die "unknown server $1" ;;
 	esac
@@ -132,6 +139,7 @@ have_server() {
 W=$(mktemp -d "$WORK_PARENT/nbd-bench.XXXXXX")
 IMG=$W/disk.img
 SRC=$W/src.img
+PASS=$W/passphrase # LUKS: the passphrase, without a newline
 SRV_PID=
 
 stop_server() {
@@ -183,14 +191,21 @@ start_server() {
 		SRV_PID=$!
 		wait_socket "$sock" "$1"
 		wait_socket "$W/ctl.sock" "$1"
-		BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" dm create bench \
-			--table "0 $((BYTES / 512)) linear $IMG 0" >>"$W/$1.log"
+		if [ "$LUKS" = 1 ]; then
+			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" luks open --key-file "$PASS" \
+				"$IMG" bench >>"$W/$1.log"
+		else
+			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" dm create bench \
+				--table "0 $((BYTES / 512)) linear $IMG 0" >>"$W/$1.log"
+		fi
 		URI="nbd+unix:///bench?socket=$sock"
 		;;
 	nbdkit)
 		# Default thread count (16) and default cache mode (the page cache).
-		"${SRV_PIN[@]}" nbdkit --foreground --exit-with-parent -U "$sock" file file="$IMG" \
-			>"$W/$1.log" 2>&1 &
+		local luks=()
+		[ "$LUKS" = 0 ] || luks=(--filter=luks)
+		"${SRV_PIN[@]}" nbdkit --foreground --exit-with-parent -U "$sock" "${luks[@]}" file \
+			file="$IMG" ${luks:+passphrase=+$PASS} >"$W/$1.log" 2>&1 &
 		SRV_PID=$!
 		wait_socket "$sock" "$1"
 		URI="nbd+unix:///?socket=$sock"
@@ -200,8 +215,15 @@ start_server() {
 		# same semantics as blkstackd without --direct.
 		local aio=threads
 		[ "$1" = qemu-nbd ] || aio=io_uring
-		"${SRV_PIN[@]}" qemu-nbd -k "$sock" -f raw --cache=writeback --aio=$aio -t -e 64 "$IMG" \
-			>"$W/$1.log" 2>&1 &
+		if [ "$LUKS" = 1 ]; then
+			"${SRV_PIN[@]}" qemu-nbd -k "$sock" --cache=writeback --aio=$aio -t -e 64 \
+				--object "secret,id=pass,file=$PASS" --image-opts \
+				"driver=luks,key-secret=pass,file.driver=file,file.filename=$IMG" \
+				>"$W/$1.log" 2>&1 &
+		else
+			"${SRV_PIN[@]}" qemu-nbd -k "$sock" -f raw --cache=writeback --aio=$aio -t -e 64 \
+				"$IMG" >"$W/$1.log" 2>&1 &
+		fi
 		SRV_PID=$!
 		wait_socket "$sock" "$1"
 		URI="nbd+unix:///?socket=$sock"
@@ -262,7 +284,7 @@ EOT
 declare -A RES
 echo "nbd-bench: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1))," \
 	"kernel $(uname -r), $(numfmt --to=iec "$BYTES") file in the page cache, ${RUNTIME}s per fio test," \
-	"median of $REPS nbdcopy runs"
+	"median of $REPS nbdcopy runs$([ "$LUKS" = 0 ] || echo ", LUKS1 aes-xts-plain64 512-bit")"
 echo "nbd-bench: blkstackd from $BUILD; scratch in $W"
 
 # ", N% of the file in the page cache", when fincore can tell.
@@ -274,6 +296,17 @@ resident() {
 
 head -c "$BYTES" /dev/urandom >"$IMG"
 cp "$IMG" "$SRC"
+if [ "$LUKS" = 1 ]; then
+	# The volume: a LUKS1 header and key slots (2 MiB for a 512-bit key), then BYTES of data
+	# (random bytes, as if written before).  One PBKDF2 iteration count for every server.
+	printf 'nbd-bench passphrase' >"$PASS"
+	{ head -c 2M /dev/zero; cat "$SRC"; } >"$IMG"
+	"$BUILD/blkstack" luks format -q --type luks1 --key-file "$PASS" \
+		--pbkdf-force-iterations 1000 "$IMG" >"$W/format.log" 2>&1 ||
+		{ cat "$W/format.log" >&2; die "luks format failed"; }
+	off=$("$BUILD/blkstack" luks dump "$IMG" | sed -n 's/^Payload offset:[[:space:]]*//p')
+	[ "$off" = 4096 ] || die "unexpected LUKS1 payload offset \"$off\" (2 MiB expected)"
+fi
 sync "$IMG" "$SRC"
 cat "$IMG" "$SRC" >/dev/null # warm: both files stay resident for the whole run
 if command -v fincore >/dev/null; then
