@@ -78,9 +78,6 @@ struct conn {
 	char *rbuf;
 	size_t rpos, rlen;
 	atomic_uint avg_ns; /* recent service time of reads and writes (moving average) */
-	/* writes run on this connection, and how many of them a completed FLUSH covered */
-	atomic_uint_fast64_t writes;
-	atomic_uint_fast64_t flushed;
 	struct conn *next;
 };
 
@@ -844,8 +841,6 @@ static void conn_close(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
-	bool dirty;
-
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn **pp = &conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
@@ -855,8 +850,6 @@ static void conn_free(struct conn *c)
 	nconns--;
 	pthread_cond_broadcast(&conns_cond);
 	pthread_mutex_unlock(&conns_lock);
-	/* Every worker has finished: the counters are final. */
-	dirty = c->dev && !c->lim.readonly && atomic_load(&c->writes) != atomic_load(&c->flushed);
 	if (c->ssl) {
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
@@ -869,12 +862,13 @@ static void conn_free(struct conn *c)
 	if (c->dev) {
 		bs_device_close(c->dev);
 		/*
-		 * Writes acknowledged without FUA, and not covered by a FLUSH on this connection,
-		 * are made durable before we let go of the device.  The device was closed first
-		 * so that `dm remove` right after the client left does not find it busy; if it
-		 * is removed meanwhile, its removal flushed it (and this flush fails ENXIO).
+		 * Writes acknowledged without FUA are made durable before we let go of the device
+		 * (always: a flush also tells a RAID array about a member that only fails on it).
+		 * The device was closed first so that `dm remove` right after the client left does
+		 * not find it busy; if it is removed meanwhile, its removal flushed it (and this
+		 * flush fails ENXIO).
 		 */
-		if (dirty) {
+		if (!c->lim.readonly) {
 			struct bs_io flush = {.op = BS_OP_FLUSH};
 
 			bs_device_submit(c->dev, &flush);
@@ -957,7 +951,7 @@ static void *worker(void *arg)
 		struct nbd_request req;
 		enum nbd_parse_result pr;
 		uint32_t err = 0;
-		uint64_t t0 = 0, seq = 0;
+		uint64_t t0 = 0;
 		bool timed;
 		int r;
 
@@ -1000,19 +994,7 @@ static void *worker(void *arg)
 		if (timed)
 			t0 = now_ns();
 		if (pr == NBD_PARSE_OK) {
-			if (req.type == NBD_CMD_FLUSH)
-				seq = atomic_load(&c->writes);
 			r = run_request(c, &req, buf);
-			if (req.type == NBD_CMD_WRITE || req.type == NBD_CMD_TRIM ||
-			    req.type == NBD_CMD_WRITE_ZEROES) {
-				atomic_fetch_add(&c->writes, 1);
-			} else if (req.type == NBD_CMD_FLUSH && !r) {
-				uint_fast64_t cur = atomic_load(&c->flushed);
-
-				while (cur < seq &&
-				       !atomic_compare_exchange_weak(&c->flushed, &cur, seq))
-					;
-			}
 			err = nbd_errno_to_wire(r);
 			if (r && r != -EROFS)
 				bs_debug("nbd: %s: %s at %llu+%u: %s", bs_device_name(c->dev),
