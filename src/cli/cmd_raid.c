@@ -24,7 +24,8 @@ static void raid_usage(FILE *f)
 {
 	fputs("usage: blkstack raid <command> [options]\n"
 	      "  create NAME --level L --raid-devices N [--chunk SIZE] [--layout L]\n"
-	      "         [--metadata 1.2] [--bitmap internal|none] [--spare-devices N]\n"
+	      "         [--metadata 1.2] [--bitmap internal|none] [--bitmap-chunk SIZE]\n"
+	      "         [--spare-devices N]\n"
 	      "         [--assume-clean] [--size SIZE] [--consistency-policy resync|journal]\n"
 	      "         [--journal-size SIZE] [--checksum-log] [--homehost H] [--wait]\n"
 	      "         DEVICES...  (\"missing\" allowed)\n"
@@ -54,6 +55,7 @@ enum {
 	O_SIZE,
 	O_POLICY,
 	O_JSIZE,
+	O_BCHUNK,
 	O_HOMEHOST,
 	O_RUN,
 	O_FORCE,
@@ -75,6 +77,7 @@ static const struct option raid_opts[] = {
     {"size", required_argument, NULL, O_SIZE},
     {"consistency-policy", required_argument, NULL, O_POLICY},
     {"journal-size", required_argument, NULL, O_JSIZE},
+    {"bitmap-chunk", required_argument, NULL, O_BCHUNK},
     {"homehost", required_argument, NULL, O_HOMEHOST},
     {"run", no_argument, NULL, O_RUN},
     {"force", no_argument, NULL, O_FORCE},
@@ -88,7 +91,7 @@ static const struct option raid_opts[] = {
 
 struct raid_args {
 	const char *level, *devices, *chunk, *layout, *metadata, *bitmap, *spares, *size, *policy,
-	    *jsize, *homehost, *uuid;
+	    *jsize, *bchunk, *homehost, *uuid;
 	bool assume_clean, run, force, scan, wait, csum;
 	int npos;
 	char **pos;
@@ -141,6 +144,9 @@ static int parse_args(int argc, char **argv, struct raid_args *a)
 			break;
 		case O_JSIZE:
 			a->jsize = optarg;
+			break;
+		case O_BCHUNK:
+			a->bchunk = optarg;
 			break;
 		case O_HOMEHOST:
 			a->homehost = optarg;
@@ -501,6 +507,13 @@ static int do_create(struct raid_args *a)
 			return EXIT_USAGE;
 		}
 		json_object_object_add(req, "journal_size", json_object_new_int64((int64_t)v));
+	}
+	if (a->bchunk) {
+		if (kib_size("bitmap chunk", a->bchunk, &v)) {
+			json_object_put(req);
+			return EXIT_USAGE;
+		}
+		json_object_object_add(req, "bitmap_chunk", json_object_new_int64((int64_t)v));
 	}
 	if (a->layout)
 		json_object_object_add(req, "layout", json_object_new_string(a->layout));

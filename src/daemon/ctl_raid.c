@@ -187,6 +187,8 @@ static int h_raid_create(struct ctl_req *rq)
 	}
 	if (!bs_json_u64(rq->in, "journal_size", &v))
 		p.journal_sectors = v;
+	if (!bs_json_u64(rq->in, "bitmap_chunk", &v))
+		p.bitmap_chunk = v;
 	p.name = name;
 	p.homehost = bs_json_str(rq->in, "homehost");
 	r = open_devices(rq, "devices", true, &mem);

@@ -993,15 +993,18 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 
 		a->nbits = (span + cfg->bitmap_chunk - 1) / cfg->bitmap_chunk;
 		a->bits = calloc((a->nbits + 7) / 8 + 1, 1);
+		a->bits_disk = calloc((a->nbits + 7) / 8 + 1, 1);
 		a->bcount = calloc(a->nbits + 1, sizeof(*a->bcount));
 		a->bage = calloc(a->nbits + 1, 1);
-		if (!a->bits || !a->bcount || !a->bage) {
+		if (!a->bits || !a->bits_disk || !a->bcount || !a->bage) {
 			r = -ENOMEM;
 			sb_puts(err, "out of memory");
 			goto fail;
 		}
-		if (cfg->bitmap)
+		if (cfg->bitmap) {
 			memcpy(a->bits, cfg->bitmap, (a->nbits + 7) / 8);
+			memcpy(a->bits_disk, cfg->bitmap, (a->nbits + 7) / 8);
+		}
 	}
 	if (cfg->policy == RAID_POLICY_JOURNAL) {
 		if (cfg->level < 4 || cfg->level > 6) {
@@ -1030,6 +1033,7 @@ fail:
 	csum_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
+	free(a->bits_disk);
 	free(a->bcount);
 	free(a->bage);
 	free(a->name);
@@ -1046,6 +1050,7 @@ void raid_array_destroy(struct raid_array *a)
 	csum_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
+	free(a->bits_disk);
 	free(a->bcount);
 	free(a->bage);
 	pthread_rwlock_destroy(&a->mlock);

@@ -73,6 +73,7 @@ struct raid_array {
 	/* Write-intent bitmap (in member sectors). */
 	pthread_mutex_t bm_lock;
 	uint8_t *bits;
+	uint8_t *bits_disk; /* bm_lock: what the last bitmap write that finished put on disk */
 	uint16_t *bcount;
 	uint8_t *bage;
 	uint64_t nbits;

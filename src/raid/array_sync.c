@@ -29,25 +29,52 @@ static bool bit_test(const uint8_t *bits, uint64_t b)
 	return (bits[b / 8] >> (b % 8)) & 1;
 }
 
-/* Writes the bytes holding bits [first, last] (a consistent copy) through the meta ops. */
-static void persist_bits(struct raid_array *a, uint64_t first, uint64_t last)
+/*
+ * Writes the bytes holding bits [first, last] (a consistent copy) through the meta ops and
+ * returns when they are on disk; unless FORCE, not when the disk already holds them as they
+ * are in memory (another thread's write that this one waited for).  Under bm_io_lock.
+ *
+ * a->bits_disk is what a bitmap write that finished put on disk, except that a bit being
+ * cleared is cleared there first (bitmap_daemon): a bit set in bits_disk is set on disk and
+ * stays so, which is what a writer needs to know before its data may go.
+ */
+static void write_bits(struct raid_array *a, uint64_t first, uint64_t last, bool force)
 {
 	uint64_t b0 = first / 8, n = last / 8 - b0 + 1;
 	uint8_t *copy;
+	bool same;
 
-	if (!a->cfg.meta || !a->cfg.meta->bitmap_write)
+	if (!a->cfg.meta || !a->cfg.meta->bitmap_write) {
+		pthread_mutex_lock(&a->bm_lock);
+		memcpy(a->bits_disk + b0, a->bits + b0,
+		       n); /* nowhere to write: as good as written */
+		pthread_mutex_unlock(&a->bm_lock);
 		return;
+	}
 	copy = malloc(n);
 	if (!copy)
 		return;
-	pthread_mutex_lock(&bm_io_lock);
 	pthread_mutex_lock(&a->bm_lock);
 	memcpy(copy, a->bits + b0, n);
+	same = !force && !memcmp(copy, a->bits_disk + b0, n);
 	pthread_mutex_unlock(&a->bm_lock);
-	if (a->cfg.meta->bitmap_write(a, a->cfg.meta_priv, copy, b0, n))
-		bs_err("%s: cannot write the bitmap", a->name);
-	pthread_mutex_unlock(&bm_io_lock);
+	if (!same) {
+		if (a->cfg.meta->bitmap_write(a, a->cfg.meta_priv, copy, b0, n)) {
+			bs_err("%s: cannot write the bitmap", a->name);
+		} else {
+			pthread_mutex_lock(&a->bm_lock);
+			memcpy(a->bits_disk + b0, copy, n);
+			pthread_mutex_unlock(&a->bm_lock);
+		}
+	}
 	free(copy);
+}
+
+static void persist_bits(struct raid_array *a, uint64_t first, uint64_t last)
+{
+	pthread_mutex_lock(&bm_io_lock);
+	write_bits(a, first, last, false);
+	pthread_mutex_unlock(&bm_io_lock);
 }
 
 int bitmap_startwrite(struct raid_array *a, uint64_t sector, uint64_t nsect)
@@ -64,8 +91,12 @@ int bitmap_startwrite(struct raid_array *a, uint64_t sector, uint64_t nsect)
 	for (uint64_t b = b0; b <= b1; b++) {
 		a->bcount[b]++;
 		a->bage[b] = 0;
-		if (!bit_test(a->bits, b)) {
-			a->bits[b / 8] |= (uint8_t)(1u << (b % 8));
+		a->bits[b / 8] |= (uint8_t)(1u << (b % 8));
+		/*
+		 * A bit already set in memory may not be on disk yet (another writer is still
+		 * writing it): then this write waits for that too.
+		 */
+		if (!bit_test(a->bits_disk, b)) {
 			if (b < lo)
 				lo = b;
 			hi = b;
@@ -122,17 +153,24 @@ static void bitmap_daemon(struct raid_array *a, bool immediate)
 	/* What the bits protect must be durable before they go. */
 	if (flush_members(a))
 		return;
+	/*
+	 * Clearing and writing are one step under bm_io_lock: a writer that sets a bit again
+	 * meanwhile finds it clear in bits_disk and waits to write it after this.
+	 */
+	pthread_mutex_lock(&bm_io_lock);
 	pthread_mutex_lock(&a->bm_lock);
 	for (uint64_t b = 0; b < a->nbits; b++)
 		if (bit_test(a->bits, b) && !a->bcount[b] && a->bage[b] >= 1) {
 			a->bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
+			a->bits_disk[b / 8] &= (uint8_t) ~(1u << (b % 8));
 			if (b < lo)
 				lo = b;
 			hi = b;
 		}
 	pthread_mutex_unlock(&a->bm_lock);
 	if (lo != UINT64_MAX)
-		persist_bits(a, lo, hi);
+		write_bits(a, lo, hi, true);
+	pthread_mutex_unlock(&bm_io_lock);
 }
 
 /* ---- clean / dirty (md's safemode) ------------------------------------------------------- */

@@ -134,14 +134,22 @@ static bool ext_hdr_read(struct bs_bdev *b, const uint8_t uuid[16], uint64_t dat
 
 /* ---- creating ---------------------------------------------------------------------------- */
 
-static uint32_t bitmap_chunk_bytes(uint64_t span_sectors)
-{
-	uint64_t c = 64 * 1024;
+/* At most this many bits: the bitmap stays inside one page, far below the data. */
+#define BITMAP_MAX_BITS 8192
+/*
+ * A bit covers 64 MiB by default, as mdadm chooses for internal bitmaps: every write to a
+ * clean region waits for a bitmap write on every member, so small regions cost throughput
+ * (and buy a shorter resync after a crash).  More when the array needs it.
+ */
+#define BITMAP_DEFAULT_CHUNK (64ull << 20)
 
-	/* At most 8192 bits: the bitmap stays inside one page, far below the data. */
-	while (span_sectors * 512 / c > 8192)
+static uint64_t bitmap_chunk_bytes(uint64_t span_sectors)
+{
+	uint64_t c = BITMAP_DEFAULT_CHUNK;
+
+	while (c <= (1ull << 31) && md_bitmap_bits(span_sectors, (uint32_t)c) > BITMAP_MAX_BITS)
 		c *= 2;
-	return (uint32_t)c;
+	return c;
 }
 
 int md_array_format(const struct md_create_params *p, struct bs_bdev *const *members,
@@ -156,7 +164,7 @@ int md_array_format(const struct md_create_params *p, struct bs_bdev *const *mem
 	const char *why;
 	char host[64] = "blkstack";
 	uint8_t *bits = NULL;
-	uint32_t bchunk = 0;
+	uint64_t bchunk = 0;
 	uint64_t nbits = 0;
 	unsigned present = 0;
 	int r;
@@ -313,7 +321,31 @@ int md_array_format(const struct md_create_params *p, struct bs_bdev *const *mem
 	span = p->level == 10 ? g.array_sectors : g.dev_sectors;
 	if (p->bitmap && p->level != 0) {
 		bchunk = bitmap_chunk_bytes(span);
-		nbits = md_bitmap_bits(span, bchunk);
+		if (p->bitmap_chunk) {
+			uint64_t want = p->bitmap_chunk * 512;
+
+			if (want < 4096 || want > (1ull << 31) || (want & (want - 1))) {
+				raid_geom_free(&g);
+				sb_puts(err, "bitmap chunk must be a power of two from 4K to 2G");
+				return -EINVAL;
+			}
+			if (md_bitmap_bits(span, (uint32_t)want) > BITMAP_MAX_BITS) {
+				raid_geom_free(&g);
+				sb_printf(
+				    err,
+				    "bitmap chunk too small for this array: %llu bits (at most %u)",
+				    (unsigned long long)md_bitmap_bits(span, want),
+				    BITMAP_MAX_BITS);
+				return -EINVAL;
+			}
+			bchunk = want;
+		}
+		if (bchunk > (1ull << 31)) {
+			raid_geom_free(&g);
+			sb_puts(err, "members too large for an internal bitmap; use --bitmap none");
+			return -EINVAL;
+		}
+		nbits = md_bitmap_bits(span, (uint32_t)bchunk);
 		bits = malloc((nbits + 7) / 8 + 1);
 		if (!bits) {
 			raid_geom_free(&g);
@@ -346,7 +378,7 @@ int md_array_format(const struct md_create_params *p, struct bs_bdev *const *mem
 			    .events = sb.events,
 			    .events_cleared = sb.events,
 			    .sync_size = span,
-			    .chunksize = bchunk,
+			    .chunksize = (uint32_t)bchunk,
 			    .daemon_sleep = 5,
 			    .sectors_reserved = DEFAULT_DATA_OFF - BITMAP_SECTOR,
 			};

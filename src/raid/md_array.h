@@ -37,6 +37,7 @@ struct md_create_params {
 	bool assume_clean;
 	enum raid_policy policy;
 	uint64_t journal_sectors; /* 0 = default */
+	uint64_t bitmap_chunk;	  /* sectors of a bitmap bit; 0 = default (mdadm's 64 MiB) */
 	bool checksum_log;	  /* per-block checksums (see array_csum.c) */
 	const char *name;	  /* array name (set_name becomes "homehost:name") */
 	const char *homehost;
