@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -50,6 +51,7 @@ struct conn {
 	pthread_mutex_t write_lock;
 	atomic_bool closing;
 	atomic_uint workers; /* running workers; the last one frees the connection */
+	uint64_t deadline;   /* during the handshake: when it must be over (monotonic ms) */
 	struct bs_device *dev;
 	struct nbd_export_limits lim;
 	bool no_zeroes;
@@ -113,6 +115,37 @@ fail:
 
 /* ---- socket helpers ---------------------------------------------------------------------- */
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * During the handshake every wait on the socket is bounded by what is left of the client's
+ * time, so a client that trickles bytes cannot keep the connection (and its thread) beyond
+ * HANDSHAKE_TIMEOUT: a timeout per read would restart with every byte.
+ */
+static int arm_deadline(struct conn *c)
+{
+	struct timeval tv;
+	uint64_t now, left;
+
+	if (!c->deadline)
+		return 0;
+	now = now_ms();
+	if (now >= c->deadline)
+		return -ETIMEDOUT;
+	left = c->deadline - now;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
 /*
  * Socket I/O of a connection: plain, or through its TLS session once STARTTLS succeeded.
  * TLS connections run a single worker (see conn_main), so the session is never used by two
@@ -125,6 +158,8 @@ static int send_all(struct conn *c, const void *buf, size_t len)
 	while (len) {
 		ssize_t n;
 
+		if (arm_deadline(c))
+			return -ETIMEDOUT;
 		if (c->ssl) {
 			int k = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
 
@@ -158,8 +193,11 @@ static int sendv_all(struct conn *c, struct iovec *iov, int cnt)
 	}
 	while (cnt) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t n;
 
+		if (arm_deadline(c))
+			return -ETIMEDOUT;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -185,6 +223,8 @@ static int recv_all(struct conn *c, void *buf, size_t len)
 	while (len) {
 		ssize_t n;
 
+		if (arm_deadline(c))
+			return -ETIMEDOUT;
 		if (c->ssl) {
 			int k = SSL_read(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
 
@@ -625,7 +665,8 @@ static int handshake(struct conn *c)
 			if (opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 				goto out;
 			c->ssl = SSL_new(tls_ctx);
-			if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_accept(c->ssl) != 1) {
+			if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || arm_deadline(c) ||
+			    SSL_accept(c->ssl) != 1) {
 				bs_debug("nbd: TLS handshake failed");
 				goto out; /* nothing sensible can follow a failed handshake */
 			}
@@ -867,11 +908,10 @@ static void *worker(void *arg)
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
-	struct timeval tv = {.tv_sec = HANDSHAKE_TIMEOUT};
 	struct timeval none = {0};
 	unsigned started = 1, nthreads;
 
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	c->deadline = now_ms() + HANDSHAKE_TIMEOUT * 1000;
 	if (handshake(c)) {
 		atomic_store(&c->workers, 1);
 		conn_close(c);
@@ -879,7 +919,9 @@ static void *conn_main(void *arg)
 			conn_free(c);
 		return NULL;
 	}
+	c->deadline = 0;
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
 	/* A TLS session must not be used by two threads at once: one worker serves it. */
 	nthreads = c->ssl ? 1 : threads_per_conn;
 	atomic_store(&c->workers, nthreads);
