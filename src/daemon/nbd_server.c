@@ -31,6 +31,7 @@
 #define DEFAULT_THREADS	  8
 #define MAX_THREADS	  64
 #define HANDSHAKE_TIMEOUT 30	      /* seconds a client may take to choose an export */
+#define SHUTDOWN_GRACE	  5	      /* seconds to deliver the last replies at shutdown */
 #define MAX_SKIP	  (64u << 20) /* largest bad WRITE payload we skip rather than drop */
 
 struct listener {
@@ -1172,6 +1173,27 @@ void bs_nbd_shutdown(void)
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn *c = conns; c; c = c->next)
 		conn_close(c);
+	/*
+	 * Requests in flight finish and are answered.  A client that does not read its replies
+	 * would hold its workers in send() for ever, and shutdown with them: after a grace
+	 * period its connection is shut down for writing too, which fails those sends.  The
+	 * requests themselves have completed by then; only the replies are lost.  (A
+	 * connection still in the list has not been closed: conn_free unlinks it first.)
+	 */
+	{
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SHUTDOWN_GRACE;
+		while (nconns &&
+		       pthread_cond_timedwait(&conns_cond, &conns_lock, &until) != ETIMEDOUT)
+			;
+	}
+	if (nconns)
+		bs_warn("nbd: %u connection(s) still busy after %d s, disconnecting", nconns,
+			SHUTDOWN_GRACE);
+	for (struct conn *c = conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
 	while (nconns)
 		pthread_cond_wait(&conns_cond, &conns_lock);
 	pthread_mutex_unlock(&conns_lock);
