@@ -20,6 +20,13 @@ $BS dm create p <<EOF
 EOF
 $BS dm create d --table "0 16384 linear $T/g.img 0"
 $BS dm create ro --readonly --table "0 16384 linear $T/g.img 0"
+# x: the two halves of e.img swapped, then an error segment
+mkimg 2M e.img
+$BS dm create x <<EOF
+0 2048 linear $T/e.img 2048
+2048 2048 linear $T/e.img 0
+4096 2048 error
+EOF
 
 # nbdsh itself: flags as advertised, one FUA write that lands in the file.
 nbdsh -u "$(uri d)" -c '
@@ -164,6 +171,29 @@ expect_errno(errno.EPERM, h.trim, 4096, 0)
 expect_errno(errno.EPERM, h.zero, 4096, 0)
 assert h.pread(512, size - 512) == b"e" * 512
 h.flush()
+h.shutdown()
+
+# ---- requests split at segment boundaries; the error target ----------------------------------
+h = conn("x")
+e = os.path.join(tdir, "e.img")
+buf = os.urandom(MiB)
+# (no FLUSH on x: blkstack sends flushes to every segment and its error target fails them;
+# Linux's dm-error takes no flushes)
+h.pwrite(buf, 512 * 1024, nbd.CMD_FLAG_FUA)  # crosses from the first segment into the second
+if file_bytes(e, 1536 * 1024, 512 * 1024) != buf[:512 * 1024] or \
+        file_bytes(e, 0, 512 * 1024) != buf[512 * 1024:]:
+    sys.exit("a write across two segments was not split where the table says")
+if h.pread(MiB, 512 * 1024) != buf:
+    sys.exit("a read across two segments differs")
+expect_errno(errno.EIO, h.pread, 4096, 2 * MiB)
+expect_errno(errno.EIO, h.pwrite, b"w" * 4096, 2 * MiB + 4096)
+expect_errno(errno.EIO, h.pread, 8192, 2 * MiB - 4096)  # the good half does not save it
+assert h.pread(4096, 1536 * 1024 - 4096) == buf[-4096:], "an error reply disturbed the session"
+expect_errno(errno.EIO, h.zero, 8192, 2 * MiB - 4096)  # (the good half may be zeroed)
+h.shutdown()
+h = conn("x", structured=False)
+expect_errno(errno.EIO, h.pread, 4096, 2 * MiB)
+assert h.pread(4096, MiB) == buf[512 * 1024:516 * 1024]
 h.shutdown()
 
 # ---- pipelining and out-of-order replies ----------------------------------------------------
