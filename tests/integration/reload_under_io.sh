@@ -119,6 +119,42 @@ start_daemon
 $BS dm create r --table "$t_halves"
 $RW verify "$NBD_SOCK" r $size state.* || fail "after a restart"
 
+# ---- a reload that changes the size, under an open connection --------------------------------
+# The connection keeps the size it was given; requests past the new end fail with EINVAL
+# (nothing is read or written out of the table); new connections see the new size.
+$PY - "$NBD_SOCK" "$BS" "$T" <<'PY' || fail "size change under an open connection"
+import errno, subprocess, sys
+import nbd
+sock, bs, t = sys.argv[1:]
+MiB = 1 << 20
+def dm(*a):
+    subprocess.run([bs, "dm"] + list(a), check=True)
+def conn():
+    h = nbd.NBD()
+    h.set_export_name("r")
+    h.connect_unix(sock)
+    return h
+h = conn()
+assert h.get_size() == 16 * MiB
+keep = h.pread(4096, 0)
+dm("reload", "r", "--table", "0 16384 linear %s/a.img 0" % t)
+dm("resume", "r")
+for fn, args in ((h.pread, (4096, 12 * MiB)), (h.pwrite, (b"z" * 4096, 12 * MiB)),
+                 (h.pread, (8192, 8 * MiB - 4096)), (h.zero, (4096, 9 * MiB))):
+    try:
+        fn(*args)
+        sys.exit("%s past the new end succeeded" % fn.__name__)
+    except nbd.Error as e:
+        assert e.errnum == errno.EINVAL, e
+assert h.pread(4096, 0) == keep, "the old connection reads wrong data"
+assert conn().get_size() == 8 * MiB, "a new connection does not see the new size"
+dm("reload", "r", "--table", "0 32768 striped 2 2048 %s/a.img 0 %s/b.img 0" % (t, t))
+dm("resume", "r")
+assert conn().get_size() == 16 * MiB, "a new connection does not see the grown size"
+h.shutdown()
+PY
+$RW verify "$NBD_SOCK" r $size state.* || fail "after the size changes"
+
 # ---- suspend --noflush --------------------------------------------------------------------
 # Writes wait 3 s in a delay segment.  Suspending, with or without --noflush, releases them
 # at once and waits for them: the write completes and is in the file when suspend returns.
