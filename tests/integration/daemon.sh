@@ -237,6 +237,42 @@ PY
 [ ! -e ctl.sock ] && [ ! -e nbd.sock ] || fail "sockets left behind"
 grep -q 'stopped' daemon.log || fail "no 'stopped' in the log"
 
+# ---- SIGTERM with suspended devices, one of them holding a request ------------------------------
+# Nothing can resume them any more: the held request is failed (ESHUTDOWN) or its connection
+# closed, and the daemon exits 0 instead of waiting for ever.
+start_daemon
+$BS dm create held --table "0 2048 linear $T/w.img 0"
+$BS dm create idle --table "0 2048 linear $T/w.img 2048"
+$BS dm suspend held
+$BS dm suspend --noflush idle
+$PY - "$NBD_SOCK" >held.out 2>&1 <<'PY' &
+import sys, nbd
+h = nbd.NBD()
+h.set_export_name("held")
+h.connect_unix(sys.argv[1])
+try:
+    h.pread(4096, 0)
+    print("read succeeded")
+except nbd.Error as e:
+    print("read failed:", e.errno)
+PY
+client=$!
+sleep 0.5
+kill -0 $client 2>/dev/null || fail "a read on a suspended device was not held: $(cat held.out)"
+kill -TERM "$DAEMON_PID"
+for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$DAEMON_PID" 2>/dev/null && fail "SIGTERM: daemon still running after 10 s with suspended devices"
+rc=0
+wait "$DAEMON_PID" || rc=$?
+DAEMON_PID=
+[ $rc -eq 0 ] || fail "daemon exited with status $rc"
+! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' daemon.log || fail "sanitizer report"
+wait $client || true
+grep -qE 'read failed: (ESHUTDOWN|ENOTCONN|EIO)|read failed' held.out ||
+	fail "the held read: $(cat held.out)"
+[ ! -e ctl.sock ] || fail "socket left behind"
+log "the held read: $(cat held.out)"
+
 # ---- detached (no --foreground), BLKSTACK_CONTROL for the daemon too, SIGINT ------------------
 export BLKSTACK_CONTROL=$T/sub/dir/other.sock
 $BSD --nbd "unix:$T/nbd2.sock" --pidfile "$T/bg.pid" >bg.out 2>&1 || fail "detached start failed: $(cat bg.out)"
