@@ -8,13 +8,14 @@
   nbd_raw.py trickle SOCK LIMIT      as silent, but keep sending an option one byte every
                                      2 s, so that no single read ever times out
   nbd_raw.py noread SOCK EXPORT      pipeline reads and never read a reply; stays connected
-                                     until the server hangs up (or the process is killed)
+                                     until the server hangs up (at most 5 minutes)
 
 Only the standard library: the point is to send what libnbd never would.
 """
 
 import errno
 import os
+import select
 import socket
 import struct
 import sys
@@ -339,8 +340,12 @@ def noread(path, name):
     except socket.timeout:
         pass
     print("noread: %d requests sent" % n, flush=True)
-    c.s.settimeout(None)
-    time.sleep(3600)
+    # wait, without reading, until the server hangs up (or 5 minutes, should the test die)
+    p = select.poll()
+    p.register(c.s, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+    end = time.monotonic() + 300
+    while time.monotonic() < end and not p.poll(1000):
+        pass
 
 
 if __name__ == "__main__":
