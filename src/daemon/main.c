@@ -264,6 +264,8 @@ int main(int argc, char **argv)
 	bs_info("%s: shutting down", strsignal(sig));
 
 	bs_control_shutdown();
+	/* No one can resume a suspended device now: what it holds must fail, not wait. */
+	bs_device_stop_holding();
 	bs_nbd_shutdown();
 	bs_fuse_export_remove_all();
 	if (bs_device_flush_all())

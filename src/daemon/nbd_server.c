@@ -31,6 +31,7 @@
 #define DEFAULT_THREADS	  8
 #define MAX_THREADS	  64
 #define HANDSHAKE_TIMEOUT 30	      /* seconds a client may take to choose an export */
+#define SHUTDOWN_GRACE	  5	      /* seconds to deliver the last replies at shutdown */
 #define MAX_SKIP	  (64u << 20) /* largest bad WRITE payload we skip rather than drop */
 
 /*
@@ -43,14 +44,11 @@
 #define RBUF_SIZE  (64u << 10)
 #define DIRECT_MIN (16u << 10)
 /*
- * A worker that has read a request and finds nothing more from the client stays the reader
- * and serves the request itself, rather than waking another worker to wait on the socket
- * (a wakeup and two context switches per request for nothing, at queue depth 1).  Only plain
- * reads and writes are served that way, and only while they take less than INLINE_MAX_NS on
- * average (an average over the connection's recent reads and writes): a slow device, or a
- * flush, must not hold up the requests that arrive meanwhile.
+ * The reader hands the socket to the next worker before it serves what it read, always:
+ * keeping it while serving a request that looked quick (to save the wakeup at queue depth
+ * 1) held up every request behind one that was not (a `delay` segment, a suspended device,
+ * a cache miss on a real disk), and replies are promised out of order.
  */
-#define INLINE_MAX_NS 50000u
 
 struct listener {
 	int fd;
@@ -70,6 +68,7 @@ struct conn {
 	pthread_mutex_t write_lock;
 	atomic_bool closing;
 	atomic_uint workers; /* running workers; the last one frees the connection */
+	uint64_t deadline;   /* during the handshake: when it must be over (monotonic ms) */
 	struct bs_device *dev;
 	struct nbd_export_limits lim;
 	bool no_zeroes;
@@ -77,7 +76,6 @@ struct conn {
 	/* read_lock: the receive buffer, rbuf[rpos..rlen) not yet consumed (NULL in handshake) */
 	char *rbuf;
 	size_t rpos, rlen;
-	atomic_uint avg_ns; /* recent service time of reads and writes (moving average) */
 	struct conn *next;
 };
 
@@ -138,6 +136,37 @@ fail:
 
 /* ---- socket helpers ---------------------------------------------------------------------- */
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * During the handshake every wait on the socket is bounded by what is left of the client's
+ * time, so a client that trickles bytes cannot keep the connection (and its thread) beyond
+ * HANDSHAKE_TIMEOUT: a timeout per read would restart with every byte.
+ */
+static int arm_deadline(struct conn *c)
+{
+	struct timeval tv;
+	uint64_t now, left;
+
+	if (!c->deadline)
+		return 0;
+	now = now_ms();
+	if (now >= c->deadline)
+		return -ETIMEDOUT;
+	left = c->deadline - now;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
 /*
  * Socket I/O of a connection: plain, or through its TLS session once STARTTLS succeeded.
  * TLS connections run a single worker (see conn_main), so the session is never used by two
@@ -150,6 +179,8 @@ static int send_all(struct conn *c, const void *buf, size_t len)
 	while (len) {
 		ssize_t n;
 
+		if (arm_deadline(c))
+			return -ETIMEDOUT;
 		if (c->ssl) {
 			int k = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
 
@@ -183,8 +214,11 @@ static int sendv_all(struct conn *c, struct iovec *iov, int cnt)
 	}
 	while (cnt) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t n;
 
+		if (arm_deadline(c))
+			return -ETIMEDOUT;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -210,6 +244,8 @@ static int recv_all(struct conn *c, void *buf, size_t len)
 	while (len) {
 		ssize_t n;
 
+		if (arm_deadline(c))
+			return -ETIMEDOUT;
 		if (c->ssl) {
 			int k = SSL_read(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
 
@@ -248,33 +284,28 @@ static int skip_bytes(struct conn *c, uint64_t len)
 }
 
 /*
- * Refills the (empty) receive buffer with what the client has sent: at least one byte,
- * waiting for it, or with NOWAIT only what is already there.  Returns the byte count, 0 when
- * NOWAIT finds nothing (or the end of the stream, which the next blocking read reports), or
- * -errno.  Under read_lock.
+ * Refills the (empty) receive buffer with what the client has sent, at least one byte,
+ * waiting for it.  Returns the byte count or -errno.  Under read_lock.
  */
-static ssize_t rbuf_fill(struct conn *c, bool nowait)
+static ssize_t rbuf_fill(struct conn *c)
 {
 	ssize_t n;
 
 	c->rpos = c->rlen = 0;
 	if (c->ssl) {
-		int k;
+		int k = SSL_read(c->ssl, c->rbuf, RBUF_SIZE);
 
-		if (nowait && SSL_pending(c->ssl) <= 0)
-			return 0; /* only buffered TLS bytes count: a record may be incomplete */
-		k = SSL_read(c->ssl, c->rbuf, RBUF_SIZE);
 		if (k <= 0)
 			return -ECONNRESET;
 		n = k;
 	} else {
 		do
-			n = recv(c->fd, c->rbuf, RBUF_SIZE, nowait ? MSG_DONTWAIT : 0);
+			n = recv(c->fd, c->rbuf, RBUF_SIZE, 0);
 		while (n < 0 && errno == EINTR);
 		if (n < 0)
-			return nowait && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+			return -errno;
 		if (n == 0)
-			return nowait ? 0 : -ECONNRESET;
+			return -ECONNRESET;
 	}
 	c->rlen = (size_t)n;
 	return n;
@@ -298,7 +329,7 @@ static int conn_recv(struct conn *c, void *buf, size_t len)
 		} else if (len >= DIRECT_MIN) {
 			return recv_all(c, p, len);
 		} else {
-			ssize_t r = rbuf_fill(c, false);
+			ssize_t r = rbuf_fill(c);
 
 			if (r < 0)
 				return (int)r;
@@ -721,7 +752,8 @@ static int handshake(struct conn *c)
 			if (opt_reply(c, opt, NBD_REP_ACK, NULL, 0))
 				goto out;
 			c->ssl = SSL_new(tls_ctx);
-			if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_accept(c->ssl) != 1) {
+			if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || arm_deadline(c) ||
+			    SSL_accept(c->ssl) != 1) {
 				bs_debug("nbd: TLS handshake failed");
 				goto out; /* nothing sensible can follow a failed handshake */
 			}
@@ -881,41 +913,6 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Folds one read or write's service time into the connection's moving average. */
-static void note_service_time(struct conn *c, uint64_t ns)
-{
-	unsigned avg = atomic_load_explicit(&c->avg_ns, memory_order_relaxed);
-	unsigned t = ns > UINT32_MAX / 2 ? UINT32_MAX / 2 : (unsigned)ns;
-
-	/* 1/8 new: one slow request is enough to stop serving inline for a while. */
-	atomic_store_explicit(&c->avg_ns, avg - avg / 8 + t / 8, memory_order_relaxed);
-}
-
-/*
- * Whether the reader should keep the socket and serve REQ itself (see INLINE_MAX_NS): only
- * when nothing more from the client is buffered or waiting in the socket.  Under read_lock.
- */
-static bool serve_inline(struct conn *c, const struct nbd_request *req, enum nbd_parse_result pr)
-{
-	if (c->nthreads == 1)
-		return true; /* nobody to hand the socket to */
-	if (pr != NBD_PARSE_OK || (req->type != NBD_CMD_READ && req->type != NBD_CMD_WRITE) ||
-	    (req->flags & NBD_CMD_FLAG_FUA) ||
-	    atomic_load_explicit(&c->avg_ns, memory_order_relaxed) > INLINE_MAX_NS)
-		return false;
-	if (c->rpos < c->rlen)
-		return false; /* the next request is already here */
-	return rbuf_fill(c, true) == 0;
-}
-
 /* Makes sure the worker's buffer holds LEN bytes. */
 static int ensure_cap(void **buf, size_t *cap, size_t len)
 {
@@ -935,9 +932,8 @@ static int ensure_cap(void **buf, size_t *cap, size_t len)
 }
 
 /*
- * A worker: the reader (the holder of read_lock) reads one request and its payload; then it
- * either hands the socket to the next worker and serves the request, or, when nothing else
- * is waiting to be read, serves it still holding the socket (serve_inline).
+ * A worker: the reader (the holder of read_lock) reads one request and its payload, hands
+ * the socket to the next worker and serves the request.  A lone worker (TLS) keeps it.
  */
 static void *worker(void *arg)
 {
@@ -951,8 +947,6 @@ static void *worker(void *arg)
 		struct nbd_request req;
 		enum nbd_parse_result pr;
 		uint32_t err = 0;
-		uint64_t t0 = 0;
-		bool timed;
 		int r;
 
 		if (!reader)
@@ -979,7 +973,7 @@ static void *worker(void *arg)
 			atomic_store(&c->closing, true);
 			break;
 		}
-		if (!serve_inline(c, &req, pr)) {
+		if (c->nthreads > 1) {
 			pthread_mutex_unlock(&c->read_lock);
 			reader = false;
 		}
@@ -989,10 +983,6 @@ static void *worker(void *arg)
 			err = NBD_ENOMEM;
 			pr = NBD_PARSE_ERROR;
 		}
-		timed =
-		    pr == NBD_PARSE_OK && (req.type == NBD_CMD_READ || req.type == NBD_CMD_WRITE);
-		if (timed)
-			t0 = now_ns();
 		if (pr == NBD_PARSE_OK) {
 			r = run_request(c, &req, buf);
 			err = nbd_errno_to_wire(r);
@@ -1003,8 +993,6 @@ static void *worker(void *arg)
 		}
 		r = req.type == NBD_CMD_READ ? send_read_reply(c, &req, err, buf)
 					     : send_simple(c, req.handle, err, NULL, 0);
-		if (timed)
-			note_service_time(c, now_ns() - t0);
 		if (r)
 			break;
 	}
@@ -1021,11 +1009,10 @@ static void *worker(void *arg)
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
-	struct timeval tv = {.tv_sec = HANDSHAKE_TIMEOUT};
 	struct timeval none = {0};
 	unsigned started = 1, nthreads;
 
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	c->deadline = now_ms() + HANDSHAKE_TIMEOUT * 1000;
 	if (handshake(c)) {
 		atomic_store(&c->workers, 1);
 		conn_close(c);
@@ -1033,7 +1020,9 @@ static void *conn_main(void *arg)
 			conn_free(c);
 		return NULL;
 	}
+	c->deadline = 0;
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
 	/* A TLS session must not be used by two threads at once: one worker serves it. */
 	nthreads = c->ssl ? 1 : threads_per_conn;
 	c->nthreads = nthreads;
@@ -1293,6 +1282,27 @@ void bs_nbd_shutdown(void)
 	pthread_mutex_lock(&conns_lock);
 	for (struct conn *c = conns; c; c = c->next)
 		conn_close(c);
+	/*
+	 * Requests in flight finish and are answered.  A client that does not read its replies
+	 * would hold its workers in send() for ever, and shutdown with them: after a grace
+	 * period its connection is shut down for writing too, which fails those sends.  The
+	 * requests themselves have completed by then; only the replies are lost.  (A
+	 * connection still in the list has not been closed: conn_free unlinks it first.)
+	 */
+	{
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SHUTDOWN_GRACE;
+		while (nconns &&
+		       pthread_cond_timedwait(&conns_cond, &conns_lock, &until) != ETIMEDOUT)
+			;
+	}
+	if (nconns)
+		bs_warn("nbd: %u connection(s) still busy after %d s, disconnecting", nconns,
+			SHUTDOWN_GRACE);
+	for (struct conn *c = conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
 	while (nconns)
 		pthread_cond_wait(&conns_cond, &conns_lock);
 	pthread_mutex_unlock(&conns_lock);

@@ -58,6 +58,7 @@ struct bs_device {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t close_cond = PTHREAD_COND_INITIALIZER; /* an open went away */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool holding_stopped; /* shutdown: suspended devices fail requests */
 static struct bs_device *devices;
 
 const char *bs_device_name_invalid(const char *name)
@@ -595,11 +596,15 @@ int bs_device_submit(struct bs_device *dev, struct bs_io *io)
 	int r;
 
 	pthread_mutex_lock(&dev->lock);
-	while (dev->suspended && !dev->dead)
+	while (dev->suspended && !dev->dead && !atomic_load(&holding_stopped))
 		pthread_cond_wait(&dev->cond, &dev->lock);
 	if (dev->dead || !dev->live) {
 		pthread_mutex_unlock(&dev->lock);
 		return -ENXIO;
+	}
+	if (dev->suspended) {
+		pthread_mutex_unlock(&dev->lock);
+		return -ESHUTDOWN; /* nothing will resume it: see bs_device_stop_holding */
 	}
 	if (bs_op_is_write(io->op) && dev->readonly) {
 		pthread_mutex_unlock(&dev->lock);
@@ -618,6 +623,18 @@ int bs_device_submit(struct bs_device *dev, struct bs_io *io)
 	return r;
 }
 
+void bs_device_stop_holding(void)
+{
+	atomic_store(&holding_stopped, true);
+	pthread_mutex_lock(&reg_lock);
+	for (struct bs_device *d = devices; d; d = d->next) {
+		pthread_mutex_lock(&d->lock);
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
 int bs_device_flush_all(void)
 {
 	int r = 0;
@@ -632,6 +649,15 @@ int bs_device_flush_all(void)
 		bs_device_get(d);
 		pthread_mutex_unlock(&reg_lock);
 		e = bs_device_submit(d, &io);
+		if (e == -ESHUTDOWN) {
+			/*
+			 * Suspended: its I/O is drained, so flushing the table underneath changes
+			 * nothing but durability (suspend --noflush left it unflushed).
+			 */
+			pthread_mutex_lock(&d->ctl_lock);
+			e = d->live ? bs_table_flush(d->live) : 0;
+			pthread_mutex_unlock(&d->ctl_lock);
+		}
 		if (e && e != -ENXIO && !r)
 			r = e;
 		pthread_mutex_lock(&reg_lock);

@@ -71,7 +71,12 @@ void bs_device_add_holder(struct bs_device *dev);
 void bs_device_release_holder(struct bs_device *dev);
 
 int bs_device_submit(struct bs_device *dev, struct bs_io *io);
-/* Flushes every device (daemon shutdown); returns the first error. */
+/*
+ * Daemon shutdown, once nothing can resume a device any more: requests held by suspended
+ * devices, and any that arrive later, fail with -ESHUTDOWN instead of waiting for ever.
+ */
+void bs_device_stop_holding(void);
+/* Flushes every device (daemon shutdown), suspended ones too; returns the first error. */
 int bs_device_flush_all(void);
 
 uint64_t bs_device_size(struct bs_device *dev); /* sectors */
