@@ -52,6 +52,13 @@ enum nbd_parse_result nbd_parse_request(const uint8_t hdr[NBD_REQUEST_SIZE],
 		*err = NBD_EINVAL;
 		return NBD_PARSE_ERROR;
 	}
+	/* FUA goes with any command; the others only with the command they are defined for. */
+	if (((req->flags & (NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO)) &&
+	     req->type != NBD_CMD_WRITE_ZEROES) ||
+	    ((req->flags & NBD_CMD_FLAG_DF) && req->type != NBD_CMD_READ)) {
+		*err = NBD_EINVAL;
+		return NBD_PARSE_ERROR;
+	}
 	switch (req->type) {
 	case NBD_CMD_READ:
 		if ((req->flags & NBD_CMD_FLAG_DF) && !lim->structured) {

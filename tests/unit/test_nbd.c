@@ -190,6 +190,17 @@ static void test_writes(void **state)
 	bad(&rw, NBD_CMD_FLAG_FAST_ZERO, NBD_CMD_WRITE_ZEROES, 0, 512, NBD_ENOTSUP);
 	bad(&sr, NBD_CMD_FLAG_FAST_ZERO | NBD_CMD_FLAG_NO_HOLE, NBD_CMD_WRITE_ZEROES, 0, 512,
 	    NBD_ENOTSUP);
+	/* ... and not to any other command; DF belongs to READ; FUA goes with anything. */
+	bad(&rw, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_WRITE, 0, 512, NBD_EINVAL);
+	bad(&rw, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_TRIM, 0, 512, NBD_EINVAL);
+	bad(&rw, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_READ, 0, 512, NBD_EINVAL);
+	bad(&rw, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_FLUSH, 0, 0, NBD_EINVAL);
+	bad(&rw, NBD_CMD_FLAG_FAST_ZERO, NBD_CMD_WRITE, 0, 512, NBD_EINVAL);
+	bad(&sr, NBD_CMD_FLAG_DF, NBD_CMD_WRITE, 0, 512, NBD_EINVAL);
+	bad(&sr, NBD_CMD_FLAG_DF, NBD_CMD_WRITE_ZEROES, 0, 512, NBD_EINVAL);
+	ok(&sr, NBD_CMD_FLAG_DF, NBD_CMD_READ, 0, 512);
+	ok(&rw, NBD_CMD_FLAG_FUA, NBD_CMD_FLUSH, 0, 0);
+	ok(&rw, NBD_CMD_FLAG_FUA, NBD_CMD_READ, 0, 512);
 }
 
 static void test_flush_disc(void **state)
