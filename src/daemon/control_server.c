@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -30,6 +31,12 @@
 #include "util/scratch.h"
 
 #define MAX_CONNS 64
+/*
+ * A connection that sends no request for this long is closed, so that clients which connect
+ * and go quiet cannot hold every one of the MAX_CONNS slots for good.  Waiting in the daemon
+ * (`dm wait`, `raid check --wait`) is not idleness: the request is being served.
+ */
+#define IDLE_SECONDS 60
 
 struct ctl_conn {
 	int fd;
@@ -119,7 +126,6 @@ static const struct ctl_op *const op_tables[] = {
     bs_ctl_export_ops,
     bs_ctl_raid_ops,
 };
-
 
 static int (*find_handler(const char *op))(struct ctl_req *)
 {
@@ -246,6 +252,8 @@ static void *accept_loop(void *arg)
 			close(fd);
 			continue;
 		}
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){.tv_sec = IDLE_SECONDS},
+			   sizeof(struct timeval));
 		c->fd = fd;
 		c->next = conns;
 		conns = c;
