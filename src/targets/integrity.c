@@ -24,10 +24,10 @@
  * Linux's dm-crypt AEAD modes supply them: a read or write carrying a bs_io_meta (engine/
  * io.h) with one tuple of tag_size bytes per block reads or writes the blocks' tags with
  * the data (through the journal in journal mode, so data and tag stay atomic) and marks the
- * metadata taken; nothing is checked here.  As in Linux, requests without metadata move
- * data only (a journal-mode write then stores zero tags), metadata of another tuple or
- * block size fails the request, metadata given to a device with an internal hash fails it
- * too, and recalculate is refused.
+ * metadata taken; nothing is checked here.  Requests without metadata move data only (a
+ * journal-mode write then stores zero tags; not checked against Linux).  As in Linux,
+ * metadata of another tuple or block size fails the request, metadata given to a device
+ * with an internal hash fails it too, and recalculate is refused.
  *
  * Requests are handled in runs: one read or write of the data and one of the tags for every
  * piece of a request inside one interleave area.  Journal mode copies writes into an
