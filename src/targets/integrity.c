@@ -196,7 +196,8 @@ struct integ {
 	uint64_t sectors_per_bit;
 	unsigned sectors_per_block;
 	bool recalculate, reset_recalculate, discards, fix_padding, fix_hmac, legacy_recalculate;
-	bool external; /* no internal_hash: tags come with the requests (bs_io_meta) */
+	bool external;		  /* no internal_hash: tags come with the requests (bs_io_meta) */
+	atomic_bool meta_refused; /* logged once */
 	char alg[32];
 	char *key_hex; /* locked */
 	uint8_t *key;  /* locked */
@@ -2037,8 +2038,15 @@ static int integ_submit(struct bs_target *t, struct bs_io *io)
 	if (io->meta && (io->op == BS_OP_READ || io->op == BS_OP_WRITE)) {
 		/* Linux: "Unexpected integrity data" / "Invalid integrity data size" */
 		if (!ic->external || io->meta->tuple_size != ic->tag_size ||
-		    io->meta->interval != (ic->g.spb << 9))
+		    io->meta->interval != (ic->g.spb << 9)) {
+			if (!atomic_exchange(&ic->meta_refused, true))
+				bs_err("integrity %s: refusing integrity metadata of %u bytes per "
+				       "%u-byte block: %s",
+				       ic->name, io->meta->tuple_size, io->meta->interval,
+				       ic->external ? "the tag or block size differs"
+						    : "this device has an internal hash");
 			return -EIO;
+		}
 		xtags = io->meta->buf;
 	}
 	if (!n)

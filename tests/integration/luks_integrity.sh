@@ -294,6 +294,14 @@ $BS luks close g
 expect_error 'allow-discards is not supported' $BS luks open --allow-discards --key-file pass \
 	gcm-512.img g
 ! $BS dm info g_dif >/dev/null 2>&1 || fail "a refused open left g_dif behind"
+# a crypt table whose tag size does not match the integrity device below: EIO, and said why
+$BS luks open --key-file pass gcm-512.img g
+$BS dm create m --table "0 64 crypt capi:authenc(hmac(sha256),xts(aes))-plain64 $(printf '%0192d' 0) 0 /dev/mapper/g_dif 0 1 integrity:32:aead"
+[ "$(nbdsum m 0 512)" = EIO ] || fail "a tag size mismatch did not fail the read"
+grep -q "integrity g_dif: refusing integrity metadata of 32 bytes per 512-byte block" \
+	"$T/daemon.log" || fail "the tag size mismatch was not logged"
+$BS dm remove m
+$BS luks close g
 # a name taken by something else refuses the open and leaves it alone
 $BS dm create g_dif --table "0 8 zero"
 expect_error 'g_dif already exists' $BS luks open --key-file pass gcm-512.img g
