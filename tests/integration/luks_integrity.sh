@@ -5,7 +5,8 @@
 #     dumped them, open as the same two devices (tables and dm UUIDs as the kernel's), read
 #     back the data the kernel wrote (sha256), and fail to read never-written sectors where
 #     the kernel failed too; close removes both devices;
-#   - volumes blkstack formats with --integrity hmac-sha256 / aead pass cryptsetup luksDump
+#   - volumes blkstack formats with --integrity hmac-sha256 / aead (512- and 4096-byte
+#     sectors, wiped or not: the four layouts of the fixtures) pass cryptsetup luksDump
 #     (integrity shown, the same JSON segment and volume key), get the superblock the kernel
 #     laid out for the same sizes, read as zeroes after the wipe, take random data over NBD
 #     and read it back, and an independent decryptor (helpers/luks_aead.py, itself checked on
@@ -212,6 +213,8 @@ EOF
 	done
 done <<'EOF'
 x-hmac-512  3M aes-xts-plain64 hmac-sha256 hmac(sha256) 512  yes hmac256-512
+x-hmac-4096 8M aes-xts-plain64 hmac-sha256 hmac(sha256) 4096 no  hmac256-4096
+x-gcm-512   8M aes-gcm-random  aead        aead         512  yes gcm-512
 x-gcm-4096  8M aes-gcm-random  aead        aead         4096 no  gcm-4096
 EOF
 
