@@ -613,7 +613,8 @@ static int do_format(struct largs *a)
 	r = open_dev(a->header ? a->header : dev, false, &hdr);
 	if (r)
 		goto fail;
-	if (a->header && (r = open_dev(dev, true, &data))) {
+	/* with integrity the data device gets the integrity superblock: opened writable */
+	if (a->header && (r = open_dev(dev, !o->integrity, &data))) {
 		bs_bdev_close(hdr);
 		goto fail;
 	}
@@ -627,15 +628,21 @@ static int do_format(struct largs *a)
 			s = 512;
 		o->sector_size = s;
 	}
-	bs_bdev_close(data);
+	if (o->integrity && data)
+		o->data_dev = data; /* the integrity device goes there */
+	else
+		bs_bdev_close(data);
 	snprintf(msg, sizeof(msg), "Enter passphrase for %s: ", dev);
 	if (passphrase(&a->key, msg, true, &pass, &len)) {
+		bs_bdev_close(o->data_dev);
 		bs_bdev_close(hdr);
 		r = -EINVAL;
 		goto fail;
 	}
 	r = luks_format(hdr, data_size, o, pass, len, NULL, &slot, &err);
 	bs_secure_free(pass);
+	bs_bdev_close(o->data_dev);
+	o->data_dev = NULL;
 	bs_bdev_close(hdr);
 	if (r) {
 		if (created)

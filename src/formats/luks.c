@@ -241,10 +241,6 @@ static int format_check(const struct luks_format_opts *o, size_t *key_bytes, str
 			return luks_err(err, -EINVAL,
 					"Integrity option can be used only for LUKS2 "
 					"format.");
-		if (o->detached)
-			return luks_err(err, -EINVAL,
-					"integrity with a detached header (--header) is not "
-					"supported");
 		r = luks_integrity_resolve(cipher, o->integrity, &ii, err);
 		if (r)
 			return r;
@@ -302,6 +298,10 @@ int luks_format(struct bs_bdev *hdr_dev, uint64_t data_size, const struct luks_f
 	r = format_check(o, &kb, err);
 	if (r)
 		return r;
+	if (o->integrity && o->detached && (!o->data_dev || o->data_dev->readonly))
+		return luks_err(
+		    err, -EINVAL,
+		    "integrity with a detached header needs the data device (writable)");
 	if (hdr_dev->readonly)
 		return luks_err(err, -EROFS, "%s is read-only", hdr_dev->name);
 	/* the key slot's KDF is settled (and benchmarked) before anything is written */
@@ -332,7 +332,8 @@ int luks_format(struct bs_bdev *hdr_dev, uint64_t data_size, const struct luks_f
 	else if (!r)
 		r = luks2_format(h, data_size, o, &slot_pb, vk, kb, pass, pass_len, &s, err);
 	if (!r && o->integrity) /* the data segment holds the integrity device */
-		r = luks_integrity_format(h, hdr_dev, vk, kb, !o->integrity_no_wipe, err);
+		r = luks_integrity_format(h, o->detached ? o->data_dev : hdr_dev, vk, kb,
+					  !o->integrity_no_wipe, err);
 	bs_secure_free(vk);
 	if (r) {
 		luks_free(h);

@@ -62,10 +62,12 @@ struct luks_format_opts {
 	/*
 	 * LUKS2 authenticated encryption (cryptsetup's --integrity): NULL, or "hmac(sha256)",
 	 * "hmac(sha1)", "hmac(sha512)" or "aead" (see luks_integrity_name); key_bytes then counts
-	 * the cipher key only, the HMAC key is added.  Not with a detached header.
+	 * the cipher key only, the HMAC key is added.  With a detached header, DATA_DEV is the
+	 * (writable) data device, where the integrity device is formatted.
 	 */
 	const char *integrity;
 	bool integrity_no_wipe; /* leave the data area as it is (its sectors fail to read) */
+	struct bs_bdev *data_dev;
 };
 
 /* The data segment, as a crypt table needs it. */
