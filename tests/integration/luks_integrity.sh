@@ -190,7 +190,7 @@ EOF
 		blk=$(( (65536 + 8192 * (1 + (${#what} % 2))) / 512 )) # a sector in the data
 		off=$($PY "$HELP/integrity_check.py" ${what}off "$n.seg" "$blk")
 		off=$((off + 1048576 + 7))
-		printf '%02x' $(( ($(od -An -tu1 -j "$off" -N1 "$n.img") ^ 0x55) )) | xxd -r -p |
+		printf '%02x' $(( $(od -An -tu1 -j "$off" -N1 "$n.img") ^ 0x55 )) | xxd -r -p |
 			dd of="$n.img" bs=1 seek="$off" conv=notrunc status=none
 		$BS luks open --key-file pass "$n.img" "$n"
 		before=$(grep -c "INTEGRITY AEAD ERROR" "$T/daemon.log" || true)
