@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cryptdev.h"
 #include "cli/nbd_bdev.h"
 #include "cli/passphrase.h"
 #include "engine/device.h"
@@ -54,6 +55,8 @@ static void luks_usage(FILE *f)
 	    "                             [--header FILE] [--offset SECTORS]\n"
 	    "                             [--luks2-metadata-size BYTES] [--luks2-keyslots-size "
 	    "BYTES]\n"
+	    "                             [--integrity hmac-sha256|hmac-sha1|hmac-sha512|aead]\n"
+	    "                             [--integrity-no-wipe]\n"
 	    "  open DEV NAME              [--key-slot N] [--readonly] [--allow-discards]\n"
 	    "                             [--header FILE] [--test-passphrase]\n"
 	    "  close NAME\n"
@@ -107,6 +110,8 @@ enum {
 	O_SIZE,
 	O_META_SIZE,
 	O_KS_SIZE,
+	O_INTEGRITY,
+	O_INTEGRITY_NO_WIPE,
 };
 
 static const struct option opts[] = {
@@ -141,6 +146,8 @@ static const struct option opts[] = {
     {"size", required_argument, NULL, 'b'},
     {"luks2-metadata-size", required_argument, NULL, O_META_SIZE},
     {"luks2-keyslots-size", required_argument, NULL, O_KS_SIZE},
+    {"integrity", required_argument, NULL, O_INTEGRITY},
+    {"integrity-no-wipe", no_argument, NULL, O_INTEGRITY_NO_WIPE},
     {"batch-mode", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, O_TYPE + 900},
@@ -313,6 +320,16 @@ static int parse_args(int argc, char **argv, struct largs *a)
 		case O_KS_SIZE:
 			if (bs_parse_size(optarg, &a->fmt.keyslots_size))
 				r = bad_opt("--luks2-keyslots-size", optarg);
+			break;
+		case O_INTEGRITY:
+			a->fmt.integrity = luks_integrity_name(optarg);
+			if (!a->fmt.integrity)
+				r = bad_opt(
+				    "--integrity (hmac-sha256, hmac-sha1, hmac-sha512 or aead)",
+				    optarg);
+			break;
+		case O_INTEGRITY_NO_WIPE:
+			a->fmt.integrity_no_wipe = true;
 			break;
 		case 'q':
 			a->batch = true;
@@ -596,7 +613,8 @@ static int do_format(struct largs *a)
 	r = open_dev(a->header ? a->header : dev, false, &hdr);
 	if (r)
 		goto fail;
-	if (a->header && (r = open_dev(dev, true, &data))) {
+	/* with integrity the data device gets the integrity superblock: opened writable */
+	if (a->header && (r = open_dev(dev, !o->integrity, &data))) {
 		bs_bdev_close(hdr);
 		goto fail;
 	}
@@ -610,15 +628,21 @@ static int do_format(struct largs *a)
 			s = 512;
 		o->sector_size = s;
 	}
-	bs_bdev_close(data);
+	if (o->integrity && data)
+		o->data_dev = data; /* the integrity device goes there */
+	else
+		bs_bdev_close(data);
 	snprintf(msg, sizeof(msg), "Enter passphrase for %s: ", dev);
 	if (passphrase(&a->key, msg, true, &pass, &len)) {
+		bs_bdev_close(o->data_dev);
 		bs_bdev_close(hdr);
 		r = -EINVAL;
 		goto fail;
 	}
 	r = luks_format(hdr, data_size, o, pass, len, NULL, &slot, &err);
 	bs_secure_free(pass);
+	bs_bdev_close(o->data_dev);
+	o->data_dev = NULL;
 	bs_bdev_close(hdr);
 	if (r) {
 		if (created)
@@ -675,19 +699,65 @@ static int table_path(const char *dev, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/*
+ * For a volume with integrity: the integrity device DIF over the data segment of DATA (at
+ * PATH) goes into DIF_TABLE and its name, size and dm UUID into DIF, DIF_SECTORS, DIF_UUID.
+ * Returns 0, or an exit code after printing why.
+ */
+static int integrity_part(const struct largs *a, struct luks_hdr *h, struct bs_bdev *data,
+			  const char *path, const char *name, char *dif, uint64_t *dif_sectors,
+			  char *dif_uuid, struct strbuf *dif_table)
+{
+	struct strbuf err = STRBUF_INIT;
+	int r;
+
+	if (a->discards) {
+		cli_error("--allow-discards is not supported for volumes with integrity");
+		return LX_FAIL;
+	}
+	if (strlen(name) + 5 > BS_DEVICE_NAME_MAX) {
+		cli_error("invalid device name \"%s\": too long for its integrity device", name);
+		return LX_FAIL;
+	}
+	snprintf(dif, BS_DEVICE_NAME_MAX, "%s_dif", name);
+	if (daemon_has(dif)) {
+		cli_error("Device %s already exists.", dif);
+		return LX_BUSY;
+	}
+	r = luks_integrity_table(h, data, path, dif_sectors, dif_table, &err);
+	if (r)
+		return fail(r, &err);
+	sb_free(&err);
+	/* cryptsetup's: CRYPT-INTEGRITY-<uuid without dashes>-<name>_dif */
+	luks_dm_uuid(h, dif, dif_uuid, BS_DEVICE_UUID_MAX);
+	if (!strncmp(dif_uuid, "CRYPT-LUKS2-", 12)) {
+		size_t n = strlen(dif_uuid + 12);
+
+		if (16 + n >= BS_DEVICE_UUID_MAX) {
+			cli_error("invalid device name \"%s\": too long for its dm UUID", name);
+			return LX_FAIL;
+		}
+		memmove(dif_uuid + 16, dif_uuid + 12, n + 1);
+		memcpy(dif_uuid, "CRYPT-INTEGRITY-", 16);
+	}
+	return 0;
+}
+
 static int do_open(struct largs *a)
 {
 	struct bs_bdev *hb = NULL, *db = NULL;
 	struct luks_hdr *h = NULL;
-	struct strbuf err = STRBUF_INIT, table = STRBUF_SECURE_INIT;
+	struct strbuf err = STRBUF_INIT, table = STRBUF_SECURE_INIT, dif_table = STRBUF_INIT;
+	struct luks_segment_info seg;
 	struct json_object *req;
 	struct bs_msg reply;
 	const char *dev, *name;
 	const char *why;
 	char path[PATH_MAX], uuid[BS_DEVICE_UUID_MAX], prompt[PATH_MAX + 32];
+	char dif[BS_DEVICE_NAME_MAX] = "", dif_uuid[BS_DEVICE_UUID_MAX], dif_path[PATH_MAX];
 	uint8_t *vk = NULL;
 	size_t vk_len = 0;
-	uint64_t data_size;
+	uint64_t data_size, dif_sectors = 0;
 	int r, used;
 
 	if (want(a, a->test ? 1 : 2, 2))
@@ -721,15 +791,33 @@ static int do_open(struct largs *a)
 		return code(r);
 	}
 	data_size = bs_bdev_size(db ? db : hb);
+	/* with integrity, the integrity device goes below the crypt device (as cryptsetup) */
+	if (!a->test && !luks_segment(h, &seg, &err) && seg.tag_size) {
+		r = integrity_part(a, h, db ? db : hb, path, name, dif, &dif_sectors, dif_uuid,
+				   &dif_table);
+		if (r) {
+			bs_bdev_close(db);
+			unload(hb, h);
+			sb_free(&dif_table);
+			sb_free(&err);
+			return r;
+		}
+		snprintf(dif_path, sizeof(dif_path), "/dev/mapper/%s", dif);
+	}
+	sb_reset(&err);
 	bs_bdev_close(db);
 	db = NULL;
 	snprintf(prompt, sizeof(prompt), "Enter passphrase for %s: ", dev);
 	r = unlock(a, h, -1, prompt, a->slot, &vk, &vk_len, &used);
 	if (r) {
 		unload(hb, h);
+		sb_free(&dif_table);
 		return r;
 	}
-	if (!a->test)
+	if (!a->test && dif[0])
+		r = luks_crypt_table(h, vk, vk_len, dif_path, dif_sectors * 512, 0,
+				     LUKS_TABLE_INTEGRITY_DEV, &table, &err);
+	else if (!a->test)
 		r = luks_crypt_table(h, vk, vk_len, path, data_size, 0,
 				     (a->discards ? LUKS_TABLE_DISCARDS : 0) |
 					 (a->header ? 0 : LUKS_TABLE_ATTACHED),
@@ -742,11 +830,19 @@ static int do_open(struct largs *a)
 	unload(hb, h);
 	if (r) {
 		sb_free(&table);
+		sb_free(&dif_table);
 		return fail(r, &err);
 	}
 	sb_free(&err);
 	if (a->test)
 		return 0;
+	if (dif[0]) {
+		snprintf(prompt, sizeof(prompt), "luks open %s", dif);
+		if (cryptdev_create(prompt, dif, dif_uuid, a->readonly, &dif_table)) {
+			sb_free(&table);
+			return LX_FAIL;
+		}
+	}
 	req = json_object_new_object();
 	json_object_object_add(req, "name", json_object_new_string(name));
 	json_object_object_add(req, "uuid", json_object_new_string(uuid));
@@ -755,8 +851,12 @@ static int do_open(struct largs *a)
 	snprintf(prompt, sizeof(prompt), "luks open %s", name);
 	r = cli_call(prompt, "dm.create", req, sb_str(&table), table.len, &reply);
 	sb_free(&table);
-	if (r)
+	if (r) {
+		if (dif[0]) /* nothing stays behind */
+			cryptdev_remove("luks open", dif, "CRYPT-INTEGRITY-",
+					"an integrity device of a LUKS volume");
 		return LX_FAIL;
+	}
 	bs_msg_free(&reply);
 	return 0;
 }
@@ -829,7 +929,7 @@ static int do_close(struct largs *a)
 {
 	struct json_object *req;
 	struct bs_msg reply;
-	char *table = NULL, ctx[200];
+	char *table = NULL, ctx[200], dif[BS_DEVICE_NAME_MAX + 16] = "";
 	int r;
 
 	if (want(a, 1, 1))
@@ -842,6 +942,14 @@ static int do_close(struct largs *a)
 		cli_error("Device %s is not a crypt device (refusing to remove it).", a->pos[0]);
 		return LX_FAIL;
 	}
+	/* a volume with integrity: the integrity device below goes too (as cryptsetup) */
+	if (strstr(table, " integrity:")) {
+		char pat[BS_DEVICE_NAME_MAX + 32];
+
+		snprintf(pat, sizeof(pat), " /dev/mapper/%s_dif ", a->pos[0]);
+		if (strstr(table, pat))
+			snprintf(dif, sizeof(dif), "%s_dif", a->pos[0]);
+	}
 	bs_secure_free(table);
 	req = json_object_new_object();
 	json_object_object_add(req, "name", json_object_new_string(a->pos[0]));
@@ -850,6 +958,9 @@ static int do_close(struct largs *a)
 	if (r)
 		return LX_BUSY;
 	bs_msg_free(&reply);
+	if (dif[0] && daemon_has(dif) &&
+	    cryptdev_remove(ctx, dif, "CRYPT-INTEGRITY-", "an integrity device of a LUKS volume"))
+		return LX_BUSY;
 	return 0;
 }
 
@@ -881,9 +992,16 @@ static int do_resize(struct largs *a)
 		r = LX_FAIL;
 		goto out;
 	}
-	for (unsigned i = 8; i < argc; i++)
+	for (unsigned i = 8; i < argc; i++) {
+		if (!strncmp(argv[i], "integrity:", 10)) {
+			cli_error("Device %s has integrity: resizing it is not supported.",
+				  a->pos[0]);
+			r = LX_FAIL;
+			goto out;
+		}
 		if (!strncmp(argv[i], "sector_size:", 12))
 			sector = (unsigned)strtoul(argv[i] + 12, NULL, 10);
+	}
 	cli_install_nbd_resolver();
 	r = open_dev(argv[6], true, &db);
 	if (r) {

@@ -532,13 +532,15 @@ static void xor_blocks(uint8_t *dst, const uint8_t *a, const uint8_t *b, size_t 
  * the tweak stream is expanded once, and the data goes through AES-ECB in one call.
  */
 static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, const uint8_t *in,
-		     uint8_t *out, size_t len, uint64_t sector)
+		     uint8_t *out, size_t len, uint64_t sector, const uint8_t *given)
 {
 	const unsigned ss = c->sector_size, step = ss >> 9, nsec = (unsigned)(len / ss);
 	uint8_t *t = x->buf, *ivs = x->buf + len; /* reserve() gave len + 16 per sector */
 	int r;
 
-	for (unsigned i = 0; i < nsec; i++, sector += step) {
+	if (given)
+		memcpy(ivs, given, 16 * (size_t)nsec);
+	for (unsigned i = 0; i < nsec && !given; i++, sector += step) {
 		r = make_iv(c, x, sector >> c->large_shift, ivs + 16 * (size_t)i);
 		if (r)
 			return r;
@@ -579,7 +581,7 @@ static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, c
  * ciphertext shifted by one block) is built first, so decryption may run in place.
  */
 static int cbc_decrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t *in, uint8_t *out,
-		       size_t len, uint64_t sector)
+		       size_t len, uint64_t sector, const uint8_t *given)
 {
 	const unsigned ss = c->sector_size, step = ss >> 9, nsec = (unsigned)(len / ss);
 	uint8_t *t = x->buf;
@@ -588,8 +590,9 @@ static int cbc_decrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t
 	for (unsigned i = 0; i < nsec; i++, sector += step) {
 		uint8_t *p = t + (size_t)i * ss;
 
-		r = make_iv(c, x, sector >> c->large_shift, p);
-		if (r)
+		if (given)
+			memcpy(p, given + 16 * (size_t)i, 16);
+		else if ((r = make_iv(c, x, sector >> c->large_shift, p)))
 			return r;
 		memcpy(p + 16, in + (size_t)i * ss, ss - 16);
 	}
@@ -600,14 +603,18 @@ static int cbc_decrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t
 }
 
 static int cbc_encrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t *in, uint8_t *out,
-		       size_t len, uint64_t sector)
+		       size_t len, uint64_t sector, const uint8_t *given)
 {
 	const unsigned ss = c->sector_size, step = ss >> 9;
 
 	for (size_t off = 0; off < len; off += ss, sector += step) {
 		uint8_t iv[MAX_IV];
-		int outl, r = make_iv(c, x, sector >> c->large_shift, iv);
+		int outl, r = 0;
 
+		if (given)
+			memcpy(iv, given + off / ss * 16, 16);
+		else
+			r = make_iv(c, x, sector >> c->large_shift, iv);
 		if (r)
 			return r;
 		if (!EVP_CipherInit_ex2(x->cbc_enc, NULL, NULL, iv, 1, NULL) ||
@@ -618,8 +625,8 @@ static int cbc_encrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t
 	return 0;
 }
 
-int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
-			   size_t len, uint64_t sector)
+static int crypt_common(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
+			size_t len, uint64_t sector, const uint8_t *ivs)
 {
 	struct cctx *x;
 	int r;
@@ -639,14 +646,50 @@ int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void 
 	} else if (!encrypt && !strcmp(c->spec.chain, "cbc")) {
 		r = reserve(x, len);
 		if (!r)
-			r = cbc_decrypt(c, x, in, out, len, sector);
+			r = cbc_decrypt(c, x, in, out, len, sector, ivs);
 	} else if (!strcmp(c->spec.chain, "cbc")) {
-		r = cbc_encrypt(c, x, in, out, len, sector);
+		r = cbc_encrypt(c, x, in, out, len, sector, ivs);
 	} else {
 		r = reserve(x, len + 16 * (len / c->sector_size));
 		if (!r)
-			r = xts_crypt(c, x, encrypt, in, out, len, sector);
+			r = xts_crypt(c, x, encrypt, in, out, len, sector, ivs);
 	}
+	cctx_put(c, x);
+	return r;
+}
+
+int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
+			   size_t len, uint64_t sector)
+{
+	return crypt_common(c, encrypt, in, out, len, sector, NULL);
+}
+
+int bs_sector_cipher_crypt_ivs(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
+			       size_t len, const uint8_t *ivs)
+{
+	if (c->null_cipher || c->spec.iv == BS_IV_NONE)
+		return -EINVAL; /* no IV to give */
+	return crypt_common(c, encrypt, in, out, len, 0, ivs);
+}
+
+unsigned bs_sector_cipher_iv_size(const struct bs_sector_cipher *c)
+{
+	return c->null_cipher || c->spec.iv == BS_IV_NONE ? 0 : c->iv_size;
+}
+
+int bs_sector_cipher_ivs(struct bs_sector_cipher *c, uint64_t sector, size_t nsec, uint8_t *out)
+{
+	const unsigned step = c->sector_size >> 9;
+	struct cctx *x;
+	int r = 0;
+
+	if (c->null_cipher || c->spec.iv == BS_IV_NONE)
+		return -EINVAL;
+	x = cctx_get(c);
+	if (!x)
+		return -ENOMEM;
+	for (size_t i = 0; i < nsec && !r; i++, sector += step)
+		r = make_iv(c, x, sector >> c->large_shift, out + (size_t)c->iv_size * i);
 	cctx_put(c, x);
 	return r;
 }

@@ -72,4 +72,17 @@ int bs_sector_cipher_crypt(struct bs_sector_cipher *c, bool encrypt, const void 
 
 unsigned bs_sector_cipher_sector_size(const struct bs_sector_cipher *c);
 
+/*
+ * For authenticated encryption (crypto/aead.h), which needs the IVs themselves:
+ * bs_sector_cipher_iv_size() is the IV size (16 for AES; 0 for ecb and cipher_null, which
+ * have none); bs_sector_cipher_ivs() writes the IVs the spec's IV mode gives NSEC sectors
+ * from SECTOR (as bs_sector_cipher_crypt() counts them) to OUT, iv_size bytes each; and
+ * bs_sector_cipher_crypt_ivs() works as bs_sector_cipher_crypt() but with the given IVs
+ * (one per sector, iv_size bytes each) instead of the IV mode's.  -EINVAL without IVs.
+ */
+unsigned bs_sector_cipher_iv_size(const struct bs_sector_cipher *c);
+int bs_sector_cipher_ivs(struct bs_sector_cipher *c, uint64_t sector, size_t nsec, uint8_t *out);
+int bs_sector_cipher_crypt_ivs(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
+			       size_t len, const uint8_t *ivs);
+
 #endif

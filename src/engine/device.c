@@ -563,6 +563,8 @@ static int device_io(struct bs_device *dev, struct bs_table *t, struct bs_io *io
 		return -EINVAL;
 	if (((io->off | io->len) & (bsz - 1)) == 0)
 		return bs_table_submit(t, io);
+	if (io->meta)
+		return -EINVAL; /* integrity metadata comes only with whole blocks */
 
 	while (pos < end) {
 		uint64_t blk = pos & ~(bsz - 1);

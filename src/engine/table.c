@@ -214,16 +214,20 @@ int bs_table_submit(struct bs_table *t, struct bs_io *io)
 {
 	uint64_t off = io->off, left = io->len;
 	char *buf = io->buf;
+	bool meta_taken = false;
 
 	if (io->op == BS_OP_FLUSH)
 		return bs_table_flush(t);
 	if (off > (t->size << BS_SECTOR_SHIFT) || left > (t->size << BS_SECTOR_SHIFT) - off)
+		return -EINVAL;
+	if (io->meta && !io->meta->interval)
 		return -EINVAL;
 
 	while (left) {
 		struct bs_target *tg = bs_table_find_target(t, off >> BS_SECTOR_SHIFT);
 		uint64_t tbegin, tend, n;
 		struct bs_io sub;
+		struct bs_io_meta m; /* this segment's part of io->meta (see io.h) */
 		int r;
 
 		if (!tg)
@@ -238,14 +242,26 @@ int bs_table_submit(struct bs_table *t, struct bs_io *io)
 		    .len = n,
 		    .buf = buf,
 		};
+		if (io->meta) {
+			if ((off - io->off) % io->meta->interval)
+				return -EINVAL;
+			m = *io->meta;
+			m.buf += (off - io->off) / m.interval * m.tuple_size;
+			m.taken = false;
+			sub.meta = &m;
+		}
 		r = tg->type->submit(tg, &sub);
 		if (r)
 			return r;
+		if (io->meta)
+			meta_taken = (off == io->off || meta_taken) && m.taken;
 		off += n;
 		left -= n;
 		if (buf)
 			buf += n;
 	}
+	if (io->meta)
+		io->meta->taken = meta_taken;
 	return 0;
 }
 

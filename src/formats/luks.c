@@ -159,6 +159,7 @@ int luks_segment(const struct luks_hdr *h, struct luks_segment_info *s, struct s
 		s->key_bytes = h->v1.key_bytes;
 		s->offset = (uint64_t)h->v1.payload_offset * LUKS_SECTOR_SIZE;
 		s->sector_size = LUKS_SECTOR_SIZE;
+		strcpy(s->dm_cipher, s->cipher);
 		return luks_cipher_check(s->cipher, s->key_bytes, err);
 	}
 	if (h->v2.meta.nsegments != 1)
@@ -169,9 +170,13 @@ int luks_segment(const struct luks_hdr *h, struct luks_segment_info *s, struct s
 	if (seg < 0)
 		return luks_err(err, -EINVAL, "LUKS2 data segment is not of type crypt");
 	g = &h->v2.meta.seg[seg];
-	if (g->integrity)
+	if (g->integrity && g->integrity_journal)
 		return luks_err(err, -EINVAL,
-				"LUKS2 authenticated encryption (integrity) is not supported");
+				"LUKS2 integrity with journal encryption or journal integrity is "
+				"not supported");
+	if (g->integrity && g->size)
+		return luks_err(err, -EINVAL,
+				"LUKS2 integrity on a data segment of fixed size is not supported");
 	if (g->nflags)
 		return luks_err(err, -EINVAL,
 				"LUKS2 segment flags (reencryption) are not supported");
@@ -185,6 +190,21 @@ int luks_segment(const struct luks_hdr *h, struct luks_segment_info *s, struct s
 		return luks_err(err, -EINVAL, "LUKS2 data offset not aligned to the sector size");
 	if (!s->key_bytes)
 		return luks_err(err, -EINVAL, "LUKS2 header has no key slot for the data segment");
+	if (g->integrity) {
+		struct luks_integrity_info ii;
+
+		r = luks_integrity_resolve(s->cipher, g->integrity_type, &ii, err);
+		if (!r)
+			r = luks_integrity_key_check(s->cipher, g->integrity_type, s->key_bytes,
+						     err);
+		if (r)
+			return r;
+		strcpy(s->integrity, g->integrity_type);
+		strcpy(s->dm_cipher, ii.dm_cipher);
+		s->tag_size = ii.tag_size;
+		return 0;
+	}
+	strcpy(s->dm_cipher, s->cipher);
 	r = luks_cipher_check(s->cipher, s->key_bytes, err);
 	return r;
 }
@@ -213,6 +233,21 @@ static int format_check(const struct luks_format_opts *o, size_t *key_bytes, str
 	if (o->keyslot != LUKS_ANY_SLOT &&
 	    (o->keyslot < 0 || o->keyslot >= (o->version == 1 ? LUKS_NUMKEYS : LUKS2_KEYSLOTS_MAX)))
 		return luks_err(err, -EINVAL, "Key slot %d is invalid.", o->keyslot);
+	if (o->integrity) {
+		struct luks_integrity_info ii;
+		int r;
+
+		if (o->version != 2)
+			return luks_err(err, -EINVAL,
+					"Integrity option can be used only for LUKS2 "
+					"format.");
+		r = luks_integrity_resolve(cipher, o->integrity, &ii, err);
+		if (r)
+			return r;
+		kb += ii.integrity_key_bytes; /* the HMAC key follows the cipher key */
+		*key_bytes = kb;
+		return luks_integrity_key_check(cipher, o->integrity, kb, err);
+	}
 	*key_bytes = kb;
 	return luks_cipher_check(cipher, kb, err);
 }
@@ -263,6 +298,10 @@ int luks_format(struct bs_bdev *hdr_dev, uint64_t data_size, const struct luks_f
 	r = format_check(o, &kb, err);
 	if (r)
 		return r;
+	if (o->integrity && o->detached && (!o->data_dev || o->data_dev->readonly))
+		return luks_err(
+		    err, -EINVAL,
+		    "integrity with a detached header needs the data device (writable)");
 	if (hdr_dev->readonly)
 		return luks_err(err, -EROFS, "%s is read-only", hdr_dev->name);
 	/* the key slot's KDF is settled (and benchmarked) before anything is written */
@@ -292,6 +331,9 @@ int luks_format(struct bs_bdev *hdr_dev, uint64_t data_size, const struct luks_f
 		r = luks1_format(h, data_size, o, &slot_pb, vk, kb, pass, pass_len, &s, err);
 	else if (!r)
 		r = luks2_format(h, data_size, o, &slot_pb, vk, kb, pass, pass_len, &s, err);
+	if (!r && o->integrity) /* the data segment holds the integrity device */
+		r = luks_integrity_format(h, o->detached ? o->data_dev : hdr_dev, vk, kb,
+					  !o->integrity_no_wipe, err);
 	bs_secure_free(vk);
 	if (r) {
 		luks_free(h);
@@ -513,8 +555,7 @@ out:
 
 /* ---- crypt table ------------------------------------------------------------------------ */
 
-/* Appends PATH with white space and backslashes escaped, as table arguments need. */
-static void put_path(struct strbuf *t, const char *path)
+void luks_put_path(struct strbuf *t, const char *path)
 {
 	for (const char *p = path; *p; p++) {
 		if (*p == ' ' || *p == '\t' || *p == '\\' || *p == '\n')
@@ -566,6 +607,16 @@ int luks_crypt_table(const struct luks_hdr *h, const uint8_t *vk, size_t vk_len,
 	if (vk_len != s.key_bytes)
 		return luks_err(err, -EINVAL, "volume key of %zu bytes, the segment needs %zu",
 				vk_len, s.key_bytes);
+	if (!s.tag_size != !(flags & LUKS_TABLE_INTEGRITY_DEV))
+		return luks_err(err, -EINVAL,
+				s.tag_size ? "the volume has integrity: its crypt device goes on "
+					     "its integrity device"
+					   : "the volume has no integrity device");
+	if (s.tag_size) {
+		/* on the integrity device, which begins where the segment does */
+		s.offset = 0;
+		flags &= ~LUKS_TABLE_ATTACHED;
+	}
 	if (s.offset >= data_size)
 		return luks_err(err, -EINVAL,
 				"data offset %llu is beyond the end of the data device (%llu "
@@ -605,15 +656,15 @@ int luks_crypt_table(const struct luks_hdr *h, const uint8_t *vk, size_t vk_len,
 		return luks_err(err, -ENOMEM, "out of memory");
 	bs_hex_encode(vk, vk_len, hex);
 	sb_printf(table, "0 %llu crypt %s %s %llu ", (unsigned long long)(len / LUKS_SECTOR_SIZE),
-		  s.cipher, hex, (unsigned long long)s.iv_tweak);
+		  s.dm_cipher, hex, (unsigned long long)s.iv_tweak);
 	bs_secure_free(hex);
-	put_path(table, data_path);
+	luks_put_path(table, data_path);
 	sb_printf(table, " %llu", (unsigned long long)(s.offset / LUKS_SECTOR_SIZE));
 	/* activation options: the caller's, and LUKS2's persistent ones (config.flags) */
 	opts[0] = (flags & LUKS_TABLE_DISCARDS) || persistent(h, "allow-discards");
 	for (size_t i = 1; i < sizeof(persistent_opts) / sizeof(persistent_opts[0]); i++)
 		opts[i] = persistent(h, persistent_opts[i].flag);
-	nopt = s.sector_size != LUKS_SECTOR_SIZE;
+	nopt = (s.sector_size != LUKS_SECTOR_SIZE) + !!s.tag_size;
 	for (size_t i = 0; i < sizeof(persistent_opts) / sizeof(persistent_opts[0]); i++)
 		nopt += opts[i];
 	if (nopt)
@@ -621,6 +672,8 @@ int luks_crypt_table(const struct luks_hdr *h, const uint8_t *vk, size_t vk_len,
 	for (size_t i = 0; i < sizeof(persistent_opts) / sizeof(persistent_opts[0]); i++)
 		if (opts[i])
 			sb_printf(table, " %s", persistent_opts[i].option);
+	if (s.tag_size)
+		sb_printf(table, " integrity:%u:aead", s.tag_size);
 	if (s.sector_size != LUKS_SECTOR_SIZE)
 		sb_printf(table, " sector_size:%u", s.sector_size);
 	return 0;

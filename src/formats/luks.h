@@ -59,6 +59,15 @@ struct luks_format_opts {
 	uint64_t metadata_size;	   /* LUKS2 header copy size (16 KiB .. 4 MiB), 0 = 16 KiB */
 	uint64_t keyslots_size;	   /* LUKS2 keyslots area, 0 = what fits in 16 MiB */
 	const uint8_t *volume_key; /* NULL = random */
+	/*
+	 * LUKS2 authenticated encryption (cryptsetup's --integrity): NULL, or "hmac(sha256)",
+	 * "hmac(sha1)", "hmac(sha512)" or "aead" (see luks_integrity_name); key_bytes then counts
+	 * the cipher key only, the HMAC key is added.  With a detached header, DATA_DEV is the
+	 * (writable) data device, where the integrity device is formatted.
+	 */
+	const char *integrity;
+	bool integrity_no_wipe; /* leave the data area as it is (its sectors fail to read) */
+	struct bs_bdev *data_dev;
 };
 
 /* The data segment, as a crypt table needs it. */
@@ -69,6 +78,9 @@ struct luks_segment_info {
 	uint64_t size;	   /* bytes; 0 = to the end of the data device */
 	uint64_t iv_tweak; /* 512-byte sectors */
 	unsigned sector_size;
+	char integrity[32]; /* LUKS2 integrity type ("hmac(sha256)", "aead"), "" for none */
+	char dm_cipher[96]; /* the crypt table's cipher: CIPHER, or the AEAD specification */
+	unsigned tag_size;  /* integrity metadata bytes per sector (with integrity) */
 };
 
 /* 0 when DEV has no LUKS magic, else the version in the header (1, 2, or another). */
@@ -150,6 +162,8 @@ int luks_header_restore(struct bs_bdev *dev, struct bs_bdev *backup, struct strb
 
 #define LUKS_TABLE_DISCARDS (1u << 0)
 #define LUKS_TABLE_ATTACHED (1u << 1) /* the header is on the data device */
+/* DATA_PATH is the segment's integrity device (DATA_SIZE its size): data at its offset 0 */
+#define LUKS_TABLE_INTEGRITY_DEV (1u << 2)
 
 /*
  * The crypt table line for the data segment with key VK on DATA_PATH (DATA_SIZE bytes):
@@ -161,6 +175,27 @@ int luks_header_restore(struct bs_bdev *dev, struct bs_bdev *backup, struct strb
 int luks_crypt_table(const struct luks_hdr *h, const uint8_t *vk, size_t vk_len,
 		     const char *data_path, uint64_t data_size, uint64_t size_sectors,
 		     unsigned flags, struct strbuf *table, struct strbuf *err);
+/*
+ * Authenticated encryption (luks_integrity.c).  A volume whose segment has integrity opens
+ * as two devices, as cryptsetup makes them: NAME_dif, an `integrity` device without internal
+ * hash over the data segment (dm UUID CRYPT-INTEGRITY-<uuid without dashes>-NAME_dif), and
+ * NAME, `crypt` with integrity:<tag size>:aead on top of it.
+ *
+ * luks_integrity_name() maps cryptsetup's --integrity argument (hmac-sha256, ..., aead) to
+ * the LUKS2 name (hmac(sha256), ..., aead); NULL for what is not supported.
+ * luks_integrity_table() reads the integrity superblock in the data segment of DATA and
+ * appends the integrity table line (on DATA_PATH) to TABLE; *PROVIDED gets its size in
+ * 512-byte sectors (what luks_crypt_table then takes as DATA_SIZE / 512 with
+ * LUKS_TABLE_INTEGRITY_DEV).  luks_integrity_format() writes the superblock and an empty
+ * journal into the data segment of DATA, and with WIPE fills every sector with encrypted,
+ * authenticated zeroes under the volume key VK (so that all of it reads back as zeroes).
+ */
+const char *luks_integrity_name(const char *cli);
+int luks_integrity_table(const struct luks_hdr *h, struct bs_bdev *data, const char *data_path,
+			 uint64_t *provided, struct strbuf *table, struct strbuf *err);
+int luks_integrity_format(const struct luks_hdr *h, struct bs_bdev *data, const uint8_t *vk,
+			  size_t vk_len, bool wipe, struct strbuf *err);
+
 /* The dm UUID cryptsetup gives the device: CRYPT-LUKS<v>-<uuid without dashes>-<NAME>. */
 void luks_dm_uuid(const struct luks_hdr *h, const char *name, char *out, size_t outlen);
 

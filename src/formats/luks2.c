@@ -412,7 +412,8 @@ int luks2_format(struct luks_hdr *h, uint64_t data_size, const struct luks_forma
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	r = luks_cipher_check(cipher, vk_len, err);
+	r = o->integrity ? luks_integrity_key_check(cipher, o->integrity, vk_len, err)
+			 : luks_cipher_check(cipher, vk_len, err);
 	if (r)
 		return r;
 	if (strlen(cipher) >= sizeof(s->meta.seg[0].cipher))
@@ -483,6 +484,14 @@ int luks2_format(struct luks_hdr *h, uint64_t data_size, const struct luks_forma
 	json_object_object_add(seg, "iv_tweak", json_object_new_string("0"));
 	json_object_object_add(seg, "encryption", json_object_new_string(cipher));
 	json_object_object_add(seg, "sector_size", json_object_new_int((int32_t)sector));
+	if (o->integrity) {
+		struct json_object *integ = json_object_new_object();
+
+		json_object_object_add(integ, "type", json_object_new_string(o->integrity));
+		json_object_object_add(integ, "journal_encryption", json_object_new_string("none"));
+		json_object_object_add(integ, "journal_integrity", json_object_new_string("none"));
+		json_object_object_add(seg, "integrity", integ);
+	}
 	json_object_object_add(segs, "0", seg);
 	json_object_object_add(s->json, "segments", segs);
 	json_object_object_add(digs, "0", luks2_json_digest(&d));
@@ -819,6 +828,8 @@ void luks2_dump(const struct luks_hdr *h, struct strbuf *out)
 		if (g->crypt) {
 			sb_printf(out, "\tcipher: %s\n", g->cipher);
 			sb_printf(out, "\tsector: %u [bytes]\n", g->sector_size);
+			if (g->integrity)
+				sb_printf(out, "\tintegrity: %s\n", g->integrity_type);
 		}
 		sb_putc(out, '\n');
 	}

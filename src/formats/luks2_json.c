@@ -290,7 +290,12 @@ static int check_segment(const char *k, struct json_object *s, struct luks2_segm
 		    !str_member(integ, "journal_encryption") ||
 		    !str_member(integ, "journal_integrity"))
 			return luks_err(err, -EINVAL, "segment %s: invalid integrity object", k);
+		if (copy_str(g->integrity_type, sizeof(g->integrity_type),
+			     str_member(integ, "type")))
+			return luks_err(err, -EINVAL, "segment %s: integrity type too long", k);
 		g->integrity = true;
+		g->integrity_journal = strcmp(str_member(integ, "journal_encryption"), "none") ||
+				       strcmp(str_member(integ, "journal_integrity"), "none");
 	}
 	return 0;
 }

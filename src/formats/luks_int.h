@@ -61,6 +61,8 @@ struct luks2_segment {
 	bool used;
 	bool crypt;
 	bool integrity;
+	char integrity_type[32]; /* "hmac(sha256)", "aead", ... */
+	bool integrity_journal;	 /* journal_encryption or journal_integrity not "none" */
 	char type[32];
 	uint64_t offset;
 	uint64_t size; /* 0 = dynamic */
@@ -151,6 +153,21 @@ int luks_material_load(struct bs_bdev *dev, uint64_t offset, const char *cipher,
 		       const char *af_hash, struct strbuf *err);
 /* Overwrites [OFF, OFF+LEN) of DEV with random bytes (RANDOM) or zeroes. */
 int luks_wipe(struct bs_bdev *dev, uint64_t off, uint64_t len, bool random, struct strbuf *err);
+
+/* Appends PATH with white space and backslashes escaped, as table arguments need. */
+void luks_put_path(struct strbuf *t, const char *path);
+
+/* LUKS2 authenticated encryption (luks_integrity.c): a segment's cipher and integrity. */
+struct luks_integrity_info {
+	char dm_cipher[96];	    /* capi:authenc(hmac(sha256),xts(aes))-plain64, ... */
+	unsigned tag_size;	    /* metadata bytes per sector: auth tag [+ random IV] */
+	size_t integrity_key_bytes; /* the HMAC key at the end of the volume key; 0 for aead */
+};
+int luks_integrity_resolve(const char *cipher, const char *integrity,
+			   struct luks_integrity_info *out, struct strbuf *err);
+/* Checks KEY_BYTES (the whole volume key) for CIPHER with INTEGRITY. */
+int luks_integrity_key_check(const char *cipher, const char *integrity, size_t key_bytes,
+			     struct strbuf *err);
 /* Splits "aes-xts-plain64" into "aes" and "xts-plain64" (LUKS1 fields). */
 int luks_cipher_split(const char *spec, char *name, size_t nlen, char *mode, size_t mlen);
 /* Checks that SPEC with KEY_LEN bytes can be used here; says why not. */

@@ -8,7 +8,7 @@
  *            regions dirty at an unclean stop have their tags recalculated at the next start
  *          D direct: writes go in place; a crash can leave blocks with wrong tags
  *          R recovery: read-only; mismatches are counted and logged but the data is returned
- *   options (Linux's): internal_hash:<alg>[:<hex key>] (required), journal_sectors:N,
+ *   options (Linux's): internal_hash:<alg>[:<hex key>], journal_sectors:N,
  *          interleave_sectors:N, buffer_sectors:N, journal_watermark:PCT, commit_time:MS,
  *          meta_device:<dev>, block_size:BYTES, sectors_per_bit:N, bitmap_flush_interval:MS,
  *          recalculate, reset_recalculate, allow_discards, fix_padding, fix_hmac,
@@ -19,6 +19,15 @@
  * A device whose superblock area is all zeroes is formatted by the constructor, as Linux
  * does (this is how `integritysetup format` works).  A block whose tag does not match reads
  * as -EILSEQ (EIO to NBD clients), is counted and logged with its sector.
+ *
+ * Without internal_hash (then tag_size is required) the tags come from the layer above, as
+ * Linux's dm-crypt AEAD modes supply them: a read or write carrying a bs_io_meta (engine/
+ * io.h) with one tuple of tag_size bytes per block reads or writes the blocks' tags with
+ * the data (through the journal in journal mode, so data and tag stay atomic) and marks the
+ * metadata taken; nothing is checked here.  Requests without metadata move data only (a
+ * journal-mode write then stores zero tags; not checked against Linux).  As in Linux,
+ * metadata of another tuple or block size fails the request, metadata given to a device
+ * with an internal hash fails it too, and recalculate is refused.
  *
  * Requests are handled in runs: one read or write of the data and one of the tags for every
  * piece of a request inside one interleave area.  Journal mode copies writes into an
@@ -187,6 +196,8 @@ struct integ {
 	uint64_t sectors_per_bit;
 	unsigned sectors_per_block;
 	bool recalculate, reset_recalculate, discards, fix_padding, fix_hmac, legacy_recalculate;
+	bool external;		  /* no internal_hash: tags come with the requests (bs_io_meta) */
+	atomic_bool meta_refused; /* logged once */
 	char alg[32];
 	char *key_hex; /* locked */
 	uint8_t *key;  /* locked */
@@ -281,10 +292,11 @@ static void report_mismatch(struct integ *ic, uint64_t sector)
 /* ---- in-place I/O -------------------------------------------------------------------------- */
 
 /*
- * Reads [l, l+n) from its places into BUF and checks the tags.  The caller holds the range.
- * Returns 0, -EILSEQ after a mismatch (R mode: 0), or an I/O error.
+ * Reads [l, l+n) from its places into BUF and checks the tags; in external mode the tags
+ * go to XTAGS instead (when not NULL), unchecked.  The caller holds the range.  Returns 0,
+ * -EILSEQ after a mismatch (R mode: 0), or an I/O error.
  */
-static int read_inplace(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf)
+static int read_inplace(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf, uint8_t *xtags)
 {
 	const struct integrity_geom *g = &ic->g;
 	uint64_t limit = recalc_limit(ic);
@@ -303,6 +315,18 @@ static int read_inplace(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf)
 		r = bs_bdev_read(ic->dev, buf, cnt << 9, dsec << 9);
 		if (r)
 			return r;
+		if (ic->external) {
+			if (xtags) {
+				r = bs_bdev_read(ic->meta, xtags, nb * g->tag_size, toff);
+				if (r)
+					return r;
+				xtags += nb * g->tag_size;
+			}
+			l += cnt;
+			n -= cnt;
+			buf += cnt << 9;
+			continue;
+		}
 		tags = bs_scratch_get(2 * nb * g->tag_size);
 		if (!tags)
 			return -ENOMEM;
@@ -351,9 +375,12 @@ static int read_inplace(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf)
 	return res;
 }
 
-/* Writes BUF to [l, l+n) in place with its tags.  The caller holds the range. */
+/*
+ * Writes BUF to [l, l+n) in place with its tags: computed, or in external mode XTAGS (not
+ * written when NULL).  The caller holds the range.
+ */
 static int write_inplace(struct integ *ic, uint64_t l, uint64_t n, const uint8_t *buf,
-			 unsigned flags)
+			 const uint8_t *xtags, unsigned flags)
 {
 	const struct integrity_geom *g = &ic->g;
 
@@ -367,6 +394,20 @@ static int write_inplace(struct integ *ic, uint64_t l, uint64_t n, const uint8_t
 		if (cnt > CHUNK_SECTORS)
 			cnt = CHUNK_SECTORS;
 		nb = cnt >> g->log2_spb;
+		if (ic->external) {
+			r = bs_bdev_write(ic->dev, buf, cnt << 9, dsec << 9, flags & BS_IO_FUA);
+			if (!r && xtags)
+				r = bs_bdev_write(ic->meta, xtags, nb * g->tag_size, toff,
+						  flags & BS_IO_FUA);
+			if (r)
+				return r;
+			if (xtags)
+				xtags += nb * g->tag_size;
+			l += cnt;
+			n -= cnt;
+			buf += cnt << 9;
+			continue;
+		}
 		tags = bs_scratch_get(nb * g->tag_size);
 		if (!tags)
 			return -ENOMEM;
@@ -760,8 +801,12 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Journal-mode write of BUF (NULL: zeroes) to [l, l+n). */
-static int j_write(struct integ *ic, uint64_t l, uint64_t n, const uint8_t *buf, unsigned flags)
+/*
+ * Journal-mode write of BUF (NULL: zeroes) to [l, l+n); in external mode the entries get the
+ * tags from XTAGS (zeroes when NULL, as Linux).
+ */
+static int j_write(struct integ *ic, uint64_t l, uint64_t n, const uint8_t *buf,
+		   const uint8_t *xtags, unsigned flags)
 {
 	const struct integrity_geom *g = &ic->g;
 	struct journal *j = &ic->j;
@@ -821,8 +866,14 @@ static int j_write(struct integ *ic, uint64_t l, uint64_t n, const uint8_t *buf,
 		tags = bs_scratch_get((size_t)got * g->tag_size);
 		if (!tags)
 			return -ENOMEM; /* entries stay busy: cannot happen for sane sizes */
-		integrity_hash_tags(ic->hash, l + (done << g->log2_spb), g->spb,
-				    buf ? buf + done * bbytes : NULL, got, tags, g->tag_size);
+		if (!ic->external)
+			integrity_hash_tags(ic->hash, l + (done << g->log2_spb), g->spb,
+					    buf ? buf + done * bbytes : NULL, got, tags,
+					    g->tag_size);
+		else if (xtags)
+			memcpy(tags, xtags + done * g->tag_size, (size_t)got * g->tag_size);
+		else
+			memset(tags, 0, (size_t)got * g->tag_size);
 		/* the data of consecutive entries of a section is contiguous: one copy each */
 		s = first_pos[0];
 		e = first_pos[1];
@@ -876,8 +927,11 @@ static int j_write(struct integ *ic, uint64_t l, uint64_t n, const uint8_t *buf,
 	return 0;
 }
 
-/* Journal-mode read: blocks still in the journal come from there, the rest from their places. */
-static int j_read(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf)
+/*
+ * Journal-mode read: blocks still in the journal come from there, the rest from their places
+ * (in external mode with their tags, to XTAGS when not NULL).
+ */
+static int j_read(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf, uint8_t *xtags)
 {
 	const struct integrity_geom *g = &ic->g;
 	struct journal *j = &ic->j;
@@ -908,6 +962,12 @@ static int j_read(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf)
 				}
 				ij_entry_read(g, j->buf, p / g->section_entries,
 					      p % g->section_entries, buf + (done + k) * bbytes);
+				if (xtags)
+					memcpy(xtags + (done + k) * g->tag_size,
+					       ij_entry_tag(g, ij_entry(g, j->buf,
+									p / g->section_entries,
+									p % g->section_entries)),
+					       g->tag_size);
 				from_j[k] = true;
 			}
 		}
@@ -924,7 +984,8 @@ static int j_read(struct integ *ic, uint64_t l, uint64_t n, uint8_t *buf)
 				;
 			r = read_inplace(ic, l + ((done + a) << g->log2_spb),
 					 (uint64_t)(b - a) << g->log2_spb,
-					 buf + (done + a) * bbytes);
+					 buf + (done + a) * bbytes,
+					 xtags ? xtags + (done + a) * g->tag_size : NULL);
 			if (r && (r != -EILSEQ || !res))
 				res = r;
 			a = b;
@@ -946,6 +1007,8 @@ static bool recalc_step(struct integ *ic)
 	int r = 0;
 
 	l = recalc_limit(ic);
+	if (ic->external)
+		return false; /* tags from above cannot be recalculated */
 	if (l >= provided) {
 		if (bm->recalc) {
 			pthread_mutex_lock(&bm->lock);
@@ -1389,11 +1452,26 @@ static int integ_ctr(struct bs_target *t, unsigned argc, char **argv)
 	if (r)
 		goto fail;
 	if (!ic->alg[0]) {
-		r = bs_target_error(t, "internal_hash is required (external tags from an upper "
-				       "layer are not supported)");
-		goto fail;
-	}
-	if (!integrity_hash_known(ic->alg, &keyed, &digest)) {
+		/* tags from the layer above (Linux's messages) */
+		ic->external = true;
+		if (!tag) {
+			r = bs_target_error(t, "Unknown tag size");
+			goto fail;
+		}
+		if (ic->recalculate) {
+			r = bs_target_error(t, "Recalculate can only be specified with "
+					       "internal_hash");
+			goto fail;
+		}
+		if (ic->mode == 'B') {
+			/* a dirty region's tags could not be recalculated: nothing to hash */
+			r = bs_target_error(t, "bitmap mode (B) needs internal_hash here; use "
+					       "journal (J) or direct (D) mode for external tags");
+			goto fail;
+		}
+		keyed = false;
+		digest = tag;
+	} else if (!integrity_hash_known(ic->alg, &keyed, &digest)) {
 		r = bs_target_error(t,
 				    "invalid internal hash \"%s\" (crc32c, sha1, sha256, sha512, "
 				    "hmac(sha1), hmac(sha256), hmac(sha512), xxhash64)",
@@ -1432,7 +1510,8 @@ static int integ_ctr(struct bs_target *t, unsigned argc, char **argv)
 	r = integrity_sb_read(ic->meta, ic->start, &ic->sb, &blank, &why);
 	if (r == -ENOENT && blank && ic->mode != 'R' && !t->readonly) {
 		struct integrity_format_params p = {
-		    .alg = ic->alg,
+		    /* without a hash the tag size is given and the name only has to be known */
+		    .alg = ic->external ? "crc32c" : ic->alg,
 		    .tag_size = ic->tag_size,
 		    .sector_size = ic->sectors_per_block << 9,
 		    .journal_sectors = ic->journal_sectors_set ? ic->journal_sectors : 0,
@@ -1440,7 +1519,7 @@ static int integ_ctr(struct bs_target *t, unsigned argc, char **argv)
 		    .buffer_sectors = ic->buffer_sectors ? ic->buffer_sectors : 1,
 		    .sectors_per_bit = ic->sectors_per_bit,
 		    .fix_padding = ic->fix_padding,
-		    .fix_hmac = ic->fix_hmac,
+		    .fix_hmac = ic->fix_hmac && !ic->external, /* no key: nothing to salt */
 		    .mode = ic->mode,
 		};
 
@@ -1533,9 +1612,11 @@ static int integ_ctr(struct bs_target *t, unsigned argc, char **argv)
 				       "\"legacy_recalculate\"");
 		goto fail;
 	}
-	r = integrity_hash_new(ic->alg, ic->key, ic->key_len,
-			       (ic->sb.flags & SB_FLAG_FIXED_HMAC) ? ic->sb.salt : NULL, &ic->hash,
-			       &why);
+	r = ic->external
+		? 0
+		: integrity_hash_new(ic->alg, ic->key, ic->key_len,
+				     (ic->sb.flags & SB_FLAG_FIXED_HMAC) ? ic->sb.salt : NULL,
+				     &ic->hash, &why);
 	if (r) {
 		r = bs_target_error(t, "internal hash %s: %s", ic->alg, why);
 		goto fail;
@@ -1862,25 +1943,26 @@ static int lock_for_write(struct integ *ic, struct range *rg, uint64_t l, uint64
 	}
 }
 
-static int do_write(struct integ *ic, uint64_t l, uint64_t n, const uint8_t *buf, unsigned flags)
+static int do_write(struct integ *ic, uint64_t l, uint64_t n, const uint8_t *buf,
+		    const uint8_t *xtags, unsigned flags)
 {
 	static const uint8_t zeroes[1u << 16];
 	struct range rg;
 	int r = 0;
 
 	if (ic->mode == 'J')
-		return j_write(ic, l, n, buf, flags);
+		return j_write(ic, l, n, buf, xtags, flags);
 	r = lock_for_write(ic, &rg, l, n);
 	if (r)
 		return r;
 	if (buf) {
-		r = write_inplace(ic, l, n, buf, flags);
+		r = write_inplace(ic, l, n, buf, xtags, flags);
 	} else {
 		for (uint64_t done = 0; done < n && !r;) {
 			uint64_t c =
 			    n - done < sizeof(zeroes) / 512 ? n - done : sizeof(zeroes) / 512;
 
-			r = write_inplace(ic, l + done, c, zeroes, flags);
+			r = write_inplace(ic, l + done, c, zeroes, NULL, flags);
 			done += c;
 		}
 	}
@@ -1937,6 +2019,7 @@ static int integ_submit(struct bs_target *t, struct bs_io *io)
 {
 	struct integ *ic = t->private;
 	uint64_t l = io->off >> 9, n = io->len >> 9;
+	uint8_t *xtags = NULL;
 	int r;
 
 	if (atomic_load(&ic->failed))
@@ -1952,25 +2035,44 @@ static int integ_submit(struct bs_target *t, struct bs_io *io)
 	}
 	if ((io->off | io->len) & ((ic->g.spb << 9) - 1))
 		return -EINVAL;
+	if (io->meta && (io->op == BS_OP_READ || io->op == BS_OP_WRITE)) {
+		/* Linux: "Unexpected integrity data" / "Invalid integrity data size" */
+		if (!ic->external || io->meta->tuple_size != ic->tag_size ||
+		    io->meta->interval != (ic->g.spb << 9)) {
+			if (!atomic_exchange(&ic->meta_refused, true))
+				bs_err("integrity %s: refusing integrity metadata of %u bytes per "
+				       "%u-byte block: %s",
+				       ic->name, io->meta->tuple_size, io->meta->interval,
+				       ic->external ? "the tag or block size differs"
+						    : "this device has an internal hash");
+			return -EIO;
+		}
+		xtags = io->meta->buf;
+	}
 	if (!n)
 		return 0;
 	switch (io->op) {
 	case BS_OP_READ:
-		if (ic->mode == 'J')
-			return j_read(ic, l, n, io->buf);
-		{
+		if (ic->mode == 'J') {
+			r = j_read(ic, l, n, io->buf, xtags);
+		} else {
 			struct range rg;
 
 			rl_lock(&ic->rl, &rg, l, n);
-			r = read_inplace(ic, l, n, io->buf);
+			r = read_inplace(ic, l, n, io->buf, xtags);
 			rl_unlock(&ic->rl, &rg);
-			return r;
 		}
+		if (!r && xtags)
+			io->meta->taken = true;
+		return r;
 	case BS_OP_WRITE:
 	case BS_OP_WRITE_ZEROES:
 		if (ic->mode == 'R' || t->readonly)
 			return -EROFS;
-		return do_write(ic, l, n, io->op == BS_OP_WRITE ? io->buf : NULL, io->flags);
+		r = do_write(ic, l, n, io->op == BS_OP_WRITE ? io->buf : NULL, xtags, io->flags);
+		if (!r && xtags)
+			io->meta->taken = true;
+		return r;
 	case BS_OP_DISCARD:
 		if (!ic->discards || ic->mode == 'R' || t->readonly)
 			return 0; /* discards not enabled: the data stays as it is */
@@ -2005,7 +2107,7 @@ static void integ_status(struct bs_target *t, enum bs_status_type type, unsigned
 	}
 	n = 3 + ic->has_meta + (ic->sectors_per_block != 1) + !!(sbflags & SB_FLAG_RECALCULATING) +
 	    ic->reset_recalculate + ic->discards + 2 * (ic->mode == 'J') + 2 * (ic->mode == 'B') +
-	    1 + !!(sbflags & SB_FLAG_FIXED_PADDING) + !!(sbflags & SB_FLAG_FIXED_HMAC) +
+	    !ic->external + !!(sbflags & SB_FLAG_FIXED_PADDING) + !!(sbflags & SB_FLAG_FIXED_HMAC) +
 	    ic->legacy_recalculate;
 	sb_printf(out, "%s %llu %u %c %u", ic->dev->name, (unsigned long long)ic->start,
 		  ic->tag_size, ic->mode, n);
@@ -2040,6 +2142,8 @@ static void integ_status(struct bs_target *t, enum bs_status_type type, unsigned
 		sb_puts(out, " fix_hmac");
 	if (ic->legacy_recalculate)
 		sb_puts(out, " legacy_recalculate");
+	if (ic->external)
+		return;
 	sb_printf(out, " internal_hash:%s", ic->alg);
 	if (ic->key_len) {
 		sb_putc(out, ':');

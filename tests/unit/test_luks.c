@@ -19,7 +19,9 @@
 
 #include <cmocka.h>
 
+#include "crypto/aead.h"
 #include "engine/mem_bdev.h"
+#include "formats/integrity_sb.h"
 #include "formats/luks.h"
 #include "formats/luks_defs.h"
 #include "util/secmem.h"
@@ -413,6 +415,145 @@ static void test_detached_table(void **state)
 	bs_bdev_close(b);
 }
 
+/*
+ * --integrity: the segment's JSON, the key sizes, the two tables (integrity below crypt) and
+ * the wipe: every sector of the integrity device decrypts to zeroes under the volume key.
+ */
+static void integrity_case(uint64_t dev_size, const char *cipher, const char *integ,
+			   uint32_t key_bytes, unsigned sector, size_t want_vk,
+			   const char *want_crypt, const char *want_dif)
+{
+	struct luks_format_opts o = opts2();
+	struct strbuf err = STRBUF_INIT, table = STRBUF_SECURE_INIT, dif = STRBUF_INIT;
+	struct luks_segment_info si;
+	struct bs_bdev *b;
+	struct luks_hdr *h;
+	uint8_t *vk;
+	uint64_t provided = 0;
+	size_t n;
+	int s;
+
+	assert_int_equal(bs_mem_bdev_create("vol", dev_size, false, &b), 0);
+	o.cipher = cipher;
+	o.key_bytes = key_bytes;
+	o.integrity = luks_integrity_name(integ);
+	o.sector_size = sector;
+	assert_non_null(o.integrity);
+	if (luks_format(b, dev_size, &o, PASS, strlen(PASS), &h, NULL, &err))
+		fail_msg("format: %s", sb_str(&err));
+	assert_int_equal(luks_volume_key_size(h), want_vk);
+	assert_int_equal(luks_segment(h, &si, &err), 0);
+	assert_string_equal(si.integrity, o.integrity);
+	assert_int_equal(luks_unlock(h, 0, PASS, strlen(PASS), &vk, &n, &s, &err), 0);
+	/* the crypt table needs the integrity device */
+	assert_int_equal(
+	    luks_crypt_table(h, vk, n, "/v", dev_size, 0, LUKS_TABLE_ATTACHED, &table, &err),
+	    -EINVAL);
+	assert_non_null(strstr(sb_str(&err), "integrity device"));
+	sb_reset(&err);
+	assert_int_equal(luks_integrity_table(h, b, "/v", &provided, &dif, &err), 0);
+	assert_string_equal(sb_str(&dif), want_dif);
+	assert_int_equal(luks_crypt_table(h, vk, n, "/dev/mapper/x_dif", provided * 512, 0,
+					  LUKS_TABLE_INTEGRITY_DEV, &table, &err),
+			 0);
+	{
+		/* the key as zeroes, for the comparison */
+		char *t = strdup(sb_str(&table)), *k = strstr(t, " 0 /dev/mapper");
+		char *sp = k;
+
+		while (sp > t && sp[-1] != ' ')
+			sp--;
+		memset(sp, '0', (size_t)(k - sp));
+		assert_string_equal(t, want_crypt);
+		free(t);
+	}
+	{
+		/* wiped: the first and last blocks of the integrity device decrypt to zeroes */
+		const uint8_t *d = bs_mem_bdev_data(b);
+		struct integrity_sb sb;
+		struct integrity_geom g;
+		struct bs_aead_spec as;
+		struct bs_aead *a;
+		const char *why;
+		uint8_t buf[4096], zero[4096] = {0};
+		bool blank;
+
+		assert_int_equal(integrity_sb_read(b, 2048, &sb, &blank, &why), 0);
+		assert_int_equal(integrity_geom_init(&g, &sb, false, 2048, dev_size / 512,
+						     dev_size / 512, 7, &why),
+				 0);
+		assert_true(integrity_geom_fit(&g) >= sb.provided_data_sectors);
+		g.provided_data_sectors = sb.provided_data_sectors;
+		assert_int_equal(bs_aead_spec_parse(si.dm_cipher, &as, &why), 0);
+		assert_int_equal(bs_aead_new(&as, vk, n, si.tag_size, sector, false, &a, &why), 0);
+		for (uint64_t l = 0; l < provided; l += provided - sector / 512) {
+			uint64_t dsec, toff, left;
+
+			integrity_geom_map(&g, l, &dsec, &toff, &left);
+			assert_int_equal(bs_aead_decrypt(a, d + dsec * 512, buf, sector, l, 0,
+							 d + toff, NULL, NULL),
+					 0);
+			assert_memory_equal(buf, zero, sector);
+		}
+		bs_aead_free(a);
+	}
+	bs_secure_free(vk);
+	luks_free(h);
+	sb_free(&err);
+	sb_free(&dif);
+	sb_free(&table);
+	bs_bdev_close(b);
+}
+
+static void test_luks2_integrity(void **state)
+{
+	(void)state;
+	/* the sizes are the kernel's for these volumes (tests/fixtures/luks-integrity) */
+	integrity_case(
+	    3 << 20, "aes-xts-plain64", "hmac-sha256", 64, 512, 96,
+	    "0 1952 crypt capi:authenc(hmac(sha256),xts(aes))-plain64 "
+	    "000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	    "000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	    "000000000000000000000000000000000000 0 /dev/mapper/x_dif 0 1 integrity:32:aead",
+	    "0 1952 integrity /v 2048 32 J 0");
+	integrity_case(8 << 20, "aes-gcm-random", "aead", 32, 4096, 32,
+		       "0 13840 crypt capi:gcm(aes)-random "
+		       "0000000000000000000000000000000000000000000000000000000000000000 0 "
+		       "/dev/mapper/x_dif 0 2 integrity:28:aead sector_size:4096",
+		       "0 13840 integrity /v 2048 28 J 1 block_size:4096");
+}
+
+static void test_luks2_integrity_refused(void **state)
+{
+	struct luks_format_opts o = opts2();
+	struct strbuf err = STRBUF_INIT;
+	struct bs_bdev *b;
+
+	(void)state;
+	assert_int_equal(bs_mem_bdev_create("vol", 8 << 20, false, &b), 0);
+	assert_null(luks_integrity_name("crc32c"));
+	o.integrity = "aead"; /* aes-xts-plain64 is no AEAD */
+	assert_int_equal(luks_format(b, 8 << 20, &o, PASS, strlen(PASS), NULL, NULL, &err),
+			 -EINVAL);
+	sb_reset(&err);
+	o.cipher = "aes-gcm-random";
+	o.version = 1;
+	o.keyslots_size = 0;
+	assert_int_equal(luks_format(b, 8 << 20, &o, PASS, strlen(PASS), NULL, NULL, &err),
+			 -EINVAL);
+	assert_non_null(strstr(sb_str(&err), "only for LUKS2"));
+	sb_reset(&err);
+	o.version = 2;
+	o.detached = true;
+	assert_int_equal(luks_format(b, 8 << 20, &o, PASS, strlen(PASS), NULL, NULL, &err),
+			 -EINVAL);
+	assert_non_null(strstr(sb_str(&err), "detached header"));
+	/* nothing was written */
+	assert_int_equal(luks_probe(b), 0);
+	sb_free(&err);
+	bs_bdev_close(b);
+}
+
 static void test_luks2_overlap(void **state)
 {
 	struct bs_bdev *b = fresh(2);
@@ -783,6 +924,8 @@ int main(void)
 	    cmocka_unit_test(test_luks1),
 	    cmocka_unit_test(test_luks1_hostile),
 	    cmocka_unit_test(test_format_checks),
+	    cmocka_unit_test(test_luks2_integrity),
+	    cmocka_unit_test(test_luks2_integrity_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
