@@ -26,6 +26,7 @@
 #include "util/parse.h"
 
 struct md_tgt {
+	struct bs_target *t;
 	struct md_array *m;
 	uint8_t uuid[16];
 	bool run, force;
@@ -99,9 +100,18 @@ static void shared_put(struct md_tgt *mt)
 	}
 }
 
+/*
+ * The array's events go to the device through whichever table uses the array now: the
+ * table that assembled it may since have been replaced by a reload (and freed).
+ */
 static void md_event(void *arg)
 {
-	bs_target_event(arg);
+	struct md_shared *x = arg;
+
+	pthread_mutex_lock(&shared_lock);
+	if (x->users)
+		bs_target_event(x->users->t);
+	pthread_mutex_unlock(&shared_lock);
 }
 
 static const char *owner_name(struct bs_target *t)
@@ -124,6 +134,7 @@ static int md_ctr(struct bs_target *t, unsigned argc, char **argv)
 	mt = calloc(1, sizeof(*mt));
 	if (!mt)
 		return -ENOMEM;
+	mt->t = t;
 	if (md_uuid_parse(argv[0], mt->uuid)) {
 		r = bs_target_error(t, "invalid array UUID \"%s\"", argv[0]);
 		goto fail;
@@ -200,7 +211,7 @@ static int md_ctr(struct bs_target *t, unsigned argc, char **argv)
 		o.force = mt->force;
 		o.name = owner_name(t);
 		o.event = md_event;
-		o.event_arg = t;
+		o.event_arg = x;
 		r = md_array_assemble(devs, n, &o, &mt->m, &err);
 		if (r) {
 			free(x);
