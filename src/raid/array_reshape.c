@@ -216,6 +216,15 @@ static void nap(struct reshape *rs, uint64_t ms)
 	pthread_mutex_unlock(&rs->mu);
 }
 
+/* Sleeps as long as copying DONE stripes since MS0 is ahead of the speed limit. */
+static void throttle(struct reshape *rs, uint64_t done, uint64_t chunk, uint64_t ms0)
+{
+	uint64_t want = done * chunk / 2 * 1000 / rs->max_kbs, spent = now_ms() - ms0;
+
+	if (want > spent)
+		nap(rs, want - spent);
+}
+
 static bool healthy(struct raid_array *a, struct reshape *rs)
 {
 	bool ok;
@@ -328,8 +337,11 @@ static void *reshape_main(void *arg)
 	bool warned = false;
 	uint64_t max_window = MAX_WINDOW;
 
-	/* Progress is counted per member, as md's speed limits are; a limited window lasts
-	 * about a quarter of a second. */
+	/*
+	 * Progress is counted per member, as md's speed limits are.  A limited copy sleeps
+	 * inside its windows (so an interruption finds one open, which the crash test wants),
+	 * and a window then lasts about a quarter of a second at most.
+	 */
 	if (rs->max_kbs && rs->max_kbs / 4 / (C / 2) < max_window)
 		max_window = rs->max_kbs / 4 / (C / 2) ? rs->max_kbs / 4 / (C / 2) : 1;
 
@@ -370,6 +382,8 @@ static void *reshape_main(void *arg)
 		pthread_rwlock_unlock(&a->gate);
 		for (u = t; u < te && !r; u++) {
 			r = copy_stripe(a, rs, u, buf);
+			if (!r && rs->max_kbs)
+				throttle(rs, u + 1 - t0, C, ms0);
 			if (!r && u + 1 < te && should_quit(rs))
 				r = -EINTR; /* abandoned: the window stays in the old geometry */
 		}
@@ -416,14 +430,6 @@ static void *reshape_main(void *arg)
 		raise_event(a);
 		warned = false;
 		t = te;
-		if (rs->max_kbs) {
-			/* Between windows, so that no request waits for the limit. */
-			uint64_t want = (t - t0) * C / 2 * 1000 / rs->max_kbs,
-				 spent = now_ms() - ms0;
-
-			if (want > spent)
-				nap(rs, want - spent);
-		}
 	}
 	free(buf);
 	if (t >= rs->total)
