@@ -37,7 +37,7 @@ static void raid_usage(FILE *f)
 	      "  fail NAME DEVICE | remove NAME DEVICE | add NAME DEVICE [--wait]\n"
 	      "  check NAME [--wait] | repair NAME [--wait] | idle NAME\n"
 	      "  wait NAME\n"
-	      "  grow NAME --raid-devices N\n"
+	      "  grow NAME --raid-devices N [--wait]\n"
 	      "  status\n"
 	      "SIZE takes K, M, G suffixes (KiB without one, as mdadm).\n",
 	      f);
@@ -335,7 +335,16 @@ static int do_detail(const char *name)
 
 		sscanf(v, "%llu/%llu", &a, &b);
 		dval(&d, "sync_action", act, sizeof(act));
-		printf("    %8s Status : %llu%% complete\n\n", act, b ? a * 100 / b : 0ULL);
+		printf("    %8s Status : %llu%% complete\n", act, b ? a * 100 / b : 0ULL);
+		if (dval(&d, "delta_devices", v, sizeof(v))) {
+			/* "1 (3->4)" -> mdadm's "1, (3->4)" */
+			char *sp = strchr(v, ' ');
+
+			if (sp)
+				*sp = '\0';
+			printf("     Delta Devices : %s, %s\n", v, sp ? sp + 1 : "");
+		}
+		printf("\n");
 	}
 	printf("              Name : %s\n", dval(&d, "name", v, sizeof(v)) ? v : "?");
 	printf("              UUID : %s\n", dval(&d, "uuid", v, sizeof(v)) ? v : "?");
@@ -419,6 +428,74 @@ static int wait_idle(const char *name)
 		}
 		usleep(200 * 1000);
 	}
+}
+
+/*
+ * After a grow the array is larger than its device's table: reloads the table at the
+ * array's size, so new NBD connections see it.  0, or 1 after printing an error.
+ */
+static int resize_table(const char *name)
+{
+	struct json_object *req, *devs, *d;
+	struct detail det;
+	struct bs_msg reply;
+	struct strbuf line = STRBUF_INIT;
+	char v[64], ctx[200];
+	unsigned long long start, len, tlen = 0;
+	uint64_t size;
+	int n = 0, r;
+
+	if (get_detail(name, &det))
+		return 1;
+	if (!dval(&det, "array_size", v, sizeof(v)) || bs_parse_u64(v, &size))
+		return 0;
+	req = json_object_new_object();
+	json_object_object_add(req, "name", json_object_new_string(name));
+	if (cli_call_quiet("dm.table", req, &reply)) {
+		cli_error("raid %s: cannot read the device's table", name);
+		return 1;
+	}
+	if (!json_object_object_get_ex(reply.json, "devices", &devs) ||
+	    json_object_array_length(devs) != 1 || !(d = json_object_array_get_idx(devs, 0)) ||
+	    bs_json_u64(d, "length", &tlen) || tlen > reply.data_len ||
+	    sscanf(reply.data, "%llu %llu %n", &start, &len, &n) != 2 || start != 0 || !n ||
+	    memchr(reply.data, '\n', tlen) != reply.data + tlen - 1) {
+		bs_msg_free(&reply);
+		cli_error("raid %s: the device's table is not one md segment", name);
+		return 1;
+	}
+	if (len >= size) {
+		bs_msg_free(&reply);
+		return 0;
+	}
+	sb_printf(&line, "0 %llu %.*s", (unsigned long long)size, (int)(tlen - 1 - (size_t)n),
+		  reply.data + n);
+	bs_msg_free(&reply);
+	req = json_object_new_object();
+	json_object_object_add(req, "name", json_object_new_string(name));
+	snprintf(ctx, sizeof(ctx), "raid %s", name);
+	r = cli_call(ctx, "dm.reload", req, sb_str(&line), line.len, &reply);
+	if (!r) {
+		bs_msg_free(&reply);
+		req = json_object_new_object();
+		json_object_object_add(req, "name", json_object_new_string(name));
+		r = cli_call(ctx, "dm.resume", req, NULL, 0, &reply);
+		if (!r)
+			bs_msg_free(&reply);
+	}
+	if (!r)
+		fprintf(stderr, "blkstack: %s now holds %llu sectors (was %llu)\n", name,
+			(unsigned long long)size, len);
+	sb_free(&line);
+	return r ? 1 : 0;
+}
+
+/* Waits for the background work, then gives the device a grown array's size. */
+static int wait_and_resize(const char *name)
+{
+	int r = wait_idle(name);
+
+	return r ? r : resize_table(name);
 }
 
 /* ---- verbs --------------------------------------------------------------------------------- */
@@ -761,7 +838,7 @@ int cmd_raid(int argc, char **argv)
 	if (!strcmp(verb, "detail"))
 		return do_detail(a.pos[0]);
 	if (!strcmp(verb, "wait"))
-		return wait_idle(a.pos[0]);
+		return wait_and_resize(a.pos[0]);
 	if (!strcmp(verb, "stop")) {
 		struct json_object *req = json_object_new_object();
 		struct bs_msg reply;
@@ -813,8 +890,20 @@ int cmd_raid(int argc, char **argv)
 		return r || !a.wait || strcmp(verb, "add") ? r : wait_idle(a.pos[0]);
 	}
 	if (!strcmp(verb, "grow")) {
-		cli_error("raid grow: online reshape is not implemented yet");
-		return 1;
+		uint64_t n;
+		int r;
+
+		if (a.npos != 1 || !a.devices || bs_parse_u64(a.devices, &n) || n == 0 ||
+		    n > 1000) {
+			cli_error("raid grow: give the array and --raid-devices N");
+			return EXIT_USAGE;
+		}
+		snprintf(msg, sizeof(msg), "grow %llu", (unsigned long long)n);
+		r = send_message(a.pos[0], msg);
+		if (!r)
+			fprintf(stderr, "blkstack: growing %s to %llu devices\n", a.pos[0],
+				(unsigned long long)n);
+		return r || !a.wait ? r : wait_and_resize(a.pos[0]);
 	}
 	cli_error("raid: unknown command \"%s\" (see blkstack raid help)", verb);
 	return EXIT_USAGE;

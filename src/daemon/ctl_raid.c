@@ -239,6 +239,17 @@ out:
 	return r;
 }
 
+/* md_sb_read, also taking members in the middle of a grow (assembly decides about those). */
+static int scan_sb(struct bs_bdev *b, struct md_sb *sb, const char **why)
+{
+	int r = md_sb_read(b, sb, why);
+
+	if (r == -EOPNOTSUPP && !md_sb_read_any(b, sb, why) &&
+	    (sb->feature_map & MD_FEATURE_RESHAPE_ACTIVE))
+		return 0;
+	return r;
+}
+
 /* Adds every regular file or block device named, directories expanded one level. */
 static int expand_scan(struct ctl_req *rq, struct devlist *d)
 {
@@ -377,7 +388,7 @@ static int h_raid_assemble(struct ctl_req *rq)
 
 			if (used[i] || bs_bdev_open(all.path[i], true, &b, &why))
 				continue;
-			if (md_sb_read(b, &sb, &why) || sb.major != 1) {
+			if (scan_sb(b, &sb, &why) || sb.major != 1) {
 				bs_bdev_close(b);
 				continue;
 			}
@@ -385,7 +396,7 @@ static int h_raid_assemble(struct ctl_req *rq)
 			for (unsigned k = i; k < all.n; k++) {
 				if (used[k] || bs_bdev_open(all.path[k], true, &b, &why))
 					continue;
-				if (!md_sb_read(b, &sb2, &why) &&
+				if (!scan_sb(b, &sb2, &why) &&
 				    !memcmp(sb.set_uuid, sb2.set_uuid, 16)) {
 					used[k] = true;
 					grp.path[grp.n] = strdup(all.path[k]);

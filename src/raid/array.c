@@ -37,10 +37,10 @@ uint64_t now_ms(void)
 
 const char *raid_sync_action_name(enum raid_sync_action act)
 {
-	static const char *const names[] = {"idle",  "resync", "recover",
-					    "check", "repair", "frozen"};
+	static const char *const names[] = {"idle",   "resync", "recover", "check",
+					    "repair", "frozen", "reshape"};
 
-	return act <= RAID_SYNC_FROZEN ? names[act] : "?";
+	return act <= RAID_SYNC_RESHAPE ? names[act] : "?";
 }
 
 /* ---- locks ------------------------------------------------------------------------------ */
@@ -141,6 +141,12 @@ int flush_members(struct raid_array *a)
 			fail_member(a, i, "flush failed");
 			continue;
 		}
+		if (e && !r)
+			r = e;
+	}
+	if (a->rs) {
+		int e = reshape_flush_new(a);
+
 		if (e && !r)
 			r = e;
 	}
@@ -248,6 +254,8 @@ void fail_member(struct raid_array *a, unsigned r, const char *why)
 	       a->m[r].bdev ? a->m[r].bdev->name : "?", r, why,
 	       a->failed ? "; the array has failed" : "; continuing degraded");
 	meta_update(a);
+	if (a->rs)
+		reshape_member_failed(a, r);
 
 	pthread_mutex_lock(&a->state_lock);
 	atomic_fetch_sub(&a->meta_pending, 1);
@@ -839,18 +847,9 @@ int raid_array_submit(struct raid_array *a, struct bs_io *io)
 		atomic_fetch_add(&a->writers, 1);
 		mark_dirty(a);
 	}
-	switch (a->g.level) {
-	case 0:
-		r = raid0_io(a, io);
-		break;
-	case 1:
-	case 10:
-		r = mirror_io(a, io);
-		break;
-	default:
-		r = parity_io(a, io);
-		break;
-	}
+	pthread_rwlock_rdlock(&a->gate);
+	r = a->rs ? reshape_io(a, io) : array_dispatch(a, io);
+	pthread_rwlock_unlock(&a->gate);
 	if (write) {
 		atomic_store(&a->last_write_ms, now_ms());
 		atomic_fetch_sub(&a->writers, 1);
@@ -860,6 +859,19 @@ int raid_array_submit(struct raid_array *a, struct bs_io *io)
 			r = -EIO;
 	}
 	return r;
+}
+
+int array_dispatch(struct raid_array *a, struct bs_io *io)
+{
+	switch (a->g.level) {
+	case 0:
+		return raid0_io(a, io);
+	case 1:
+	case 10:
+		return mirror_io(a, io);
+	default:
+		return parity_io(a, io);
+	}
 }
 
 uint64_t raid_array_sectors(struct raid_array *a)
@@ -887,6 +899,15 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 	pthread_mutex_init(&a->state_lock, NULL);
 	pthread_cond_init(&a->state_cv, NULL);
 	pthread_rwlock_init(&a->mlock, NULL);
+	{
+		/* A grow waiting to start a window must not starve behind a stream of requests. */
+		pthread_rwlockattr_t ga;
+
+		pthread_rwlockattr_init(&ga);
+		pthread_rwlockattr_setkind_np(&ga, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&a->gate, &ga);
+		pthread_rwlockattr_destroy(&ga);
+	}
 	pthread_mutex_init(&a->meta_lock, NULL);
 	pthread_mutex_init(&a->bm_lock, NULL);
 	pthread_mutex_init(&a->sync_lock, NULL);
@@ -912,7 +933,7 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 		struct raid_member_spec *s = &specs[i];
 		struct member *m;
 
-		if (s->role >= (int)cfg->disks) {
+		if (s->role >= (int)(cfg->reshape_disks ? cfg->reshape_disks : cfg->disks)) {
 			sb_printf(err, "member %s has role %d beyond %u members",
 				  s->bdev ? s->bdev->name : "?", s->role, cfg->disks);
 			goto fail;
@@ -1006,7 +1027,7 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 			memcpy(a->bits_disk, cfg->bitmap, (a->nbits + 7) / 8);
 		}
 	}
-	if (cfg->policy == RAID_POLICY_JOURNAL) {
+	if (cfg->policy == RAID_POLICY_JOURNAL && !cfg->reshape_disks) {
 		if (cfg->level < 4 || cfg->level > 6) {
 			r = -EINVAL;
 			sb_puts(err, "the journal policy applies to RAID4/5/6 only");
@@ -1021,6 +1042,11 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 		if (r)
 			goto fail;
 	}
+	if (cfg->reshape_disks) {
+		r = reshape_setup(a, cfg, err);
+		if (r)
+			goto fail;
+	}
 	r = sync_start(a);
 	if (r) {
 		sb_puts(err, "cannot start the array's background thread");
@@ -1030,6 +1056,8 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 	return 0;
 
 fail:
+	reshape_stop(a);
+	reshape_free(a);
 	csum_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
@@ -1045,8 +1073,10 @@ void raid_array_destroy(struct raid_array *a)
 {
 	if (!a)
 		return;
+	reshape_stop(a);
 	sync_stop(a);
 	raid_array_mark_clean(a);
+	reshape_free(a);
 	csum_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
@@ -1054,6 +1084,7 @@ void raid_array_destroy(struct raid_array *a)
 	free(a->bcount);
 	free(a->bage);
 	pthread_rwlock_destroy(&a->mlock);
+	pthread_rwlock_destroy(&a->gate);
 	free(a->name);
 	free(a);
 }
@@ -1075,7 +1106,13 @@ int raid_array_rebind(struct raid_array *a, struct bs_bdev *old, struct bs_bdev 
 			a->spare[i].bdev = new;
 			r = 0;
 		}
+	for (unsigned i = a->g.disks; i < RAID_MAX_DISKS; i++)
+		if (a->m[i].bdev == old) {
+			a->m[i].bdev = new; /* a new member of a grow */
+			r = 0;
+		}
 	pthread_rwlock_unlock(&a->mlock);
+	reshape_rebind(a, old, new);
 	return r;
 }
 
@@ -1199,6 +1236,8 @@ unsigned raid_array_members(struct raid_array *a, struct raid_member_info *out, 
 {
 	unsigned n = 0;
 
+	if (a->rs)
+		return reshape_members(a, out, max);
 	pthread_mutex_lock(&a->state_lock);
 	for (unsigned i = 0; i < a->g.disks && n < max; i++, n++)
 		out[n] = (struct raid_member_info){
@@ -1275,4 +1314,6 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 	for (uint64_t i = 0; i < a->nbits; i++)
 		st->bitmap_dirty += (a->bits[i / 8] >> (i % 8)) & 1;
 	pthread_mutex_unlock(&a->bm_lock);
+	if (a->rs)
+		reshape_status(a, st);
 }

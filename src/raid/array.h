@@ -43,6 +43,7 @@ enum raid_sync_action {
 	RAID_SYNC_CHECK,   /* read and compare, count mismatches */
 	RAID_SYNC_REPAIR,  /* compare and fix */
 	RAID_SYNC_FROZEN,  /* stopped until resumed */
+	RAID_SYNC_RESHAPE, /* growing onto more members (array_reshape.c) */
 };
 
 struct raid_member_spec {
@@ -87,6 +88,15 @@ struct raid_config {
 	void (*event)(void *arg); /* state change worth a dm event */
 	void *event_arg;
 	const char *name; /* for messages */
+	/*
+	 * A grow in progress (md's RESHAPE_ACTIVE), resumed at start: DISKS is the old member
+	 * count, roles DISKS..RESHAPE_DISKS-1 are the new members; array sectors below
+	 * RESHAPE_POS are in the new geometry, whose data areas start RESHAPE_HEADROOM sectors
+	 * lower on every member.  0 = none.
+	 */
+	unsigned reshape_disks;
+	uint64_t reshape_pos;
+	uint64_t reshape_headroom;
 };
 
 struct raid_status {
@@ -107,15 +117,21 @@ struct raid_status {
 	bool sync_pending; /* work is waiting to start (recovery onto a spare, a requested check) */
 	uint64_t sync_done, sync_total; /* member sectors */
 
-	double sync_speed;		/* KiB/s over the last few seconds */
-	uint64_t mismatch_cnt;		/* sectors, as md counts */
-	uint64_t corrected;		/* blocks repaired from redundancy */
-	uint64_t journal_replayed;	/* records replayed at start */
-	uint64_t bitmap_dirty;		/* dirty bitmap bits */
+	double sync_speed;	   /* KiB/s over the last few seconds */
+	uint64_t mismatch_cnt;	   /* sectors, as md counts */
+	uint64_t corrected;	   /* blocks repaired from redundancy */
+	uint64_t journal_replayed; /* records replayed at start */
+	uint64_t bitmap_dirty;	   /* dirty bitmap bits */
 	uint64_t bitmap_bits;
 	uint64_t resync_offset; /* what a superblock should record: UINT64_MAX when clean */
 	bool csum;
 	uint64_t csum_errors; /* blocks whose checksum did not match */
+	/* A grow in progress: DISKS above is already the new count. */
+	bool reshaping;
+	unsigned reshape_old_disks;
+	uint64_t reshape_pos;	   /* array sectors safely in the new geometry (persist this) */
+	uint64_t reshape_headroom; /* sectors the data areas move down */
+	bool reshape_stalled;	   /* stopped by a member failure or an I/O error */
 };
 
 /*
@@ -182,6 +198,15 @@ int raid_array_remove_member(struct raid_array *a, const char *name, struct bs_b
 int raid_array_add_spare(struct raid_array *a, struct bs_bdev *b, uint64_t data_offset,
 			 uint64_t data_sectors, uint64_t journal_offset, uint64_t csum_offset,
 			 struct strbuf *err);
+
+/*
+ * Online grow of RAID4/5/6 onto NEW_DISKS members (mdadm --grow --raid-devices): the extra
+ * roles are taken by spares, and every member's data moves HEADROOM sectors (a multiple of
+ * the chunk) down, so no backup file is needed.  Progress is persisted through the meta
+ * callbacks; a front end resumes an interrupted grow with raid_config.reshape_*.
+ */
+int raid_array_grow(struct raid_array *a, unsigned new_disks, uint64_t headroom,
+		    struct strbuf *err);
 
 /* Flushes members and persists the state as clean (idle arrays are marked clean). */
 int raid_array_mark_clean(struct raid_array *a);

@@ -98,6 +98,15 @@ struct raid_array {
 	uint64_t mismatch_cnt;
 	atomic_uint_least64_t corrected;
 	atomic_uint_least64_t csum_errors;
+
+	/*
+	 * Requests hold the gate shared; a grow takes it alone to start a copy window and to
+	 * switch geometries.  RS is set only while a grow runs (array_reshape.c); RS_MEM keeps it
+	 * allocated until the array goes, for requests still looking at it.
+	 */
+	pthread_rwlock_t gate;
+	struct reshape *rs;
+	struct reshape *rs_mem;
 };
 
 /* array.c */
@@ -122,6 +131,22 @@ uint64_t now_ms(void);
 unsigned raid10_copies(struct raid_array *a, uint64_t array_sector, struct raid_loc *loc,
 		       uint64_t *run);
 bool raid10_enough(struct raid_array *a);
+
+/* The request path by level, without the gate (the grow uses it on both geometries). */
+int array_dispatch(struct raid_array *a, struct bs_io *io);
+
+/* array_reshape.c */
+int reshape_setup(struct raid_array *a, const struct raid_config *cfg, struct strbuf *err);
+/* A request while a grow runs; the gate is held shared. */
+int reshape_io(struct raid_array *a, struct bs_io *io);
+void reshape_stop(struct raid_array *a);
+void reshape_free(struct raid_array *a);
+int reshape_flush_new(struct raid_array *a);
+unsigned reshape_members(struct raid_array *a, struct raid_member_info *out, unsigned max);
+void reshape_status(struct raid_array *a, struct raid_status *st);
+void reshape_rebind(struct raid_array *a, struct bs_bdev *old, struct bs_bdev *new);
+/* Member R of the array failed: the grow's other geometry must stop using it too. */
+void reshape_member_failed(struct raid_array *a, unsigned r);
 
 /* array_journal.c */
 int journal_init(struct raid_array *a, struct strbuf *err);

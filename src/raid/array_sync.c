@@ -512,8 +512,8 @@ static int rebuilding_role(struct raid_array *a)
 static enum raid_sync_action next_action(struct raid_array *a, int *role)
 {
 	*role = -1;
-	if (a->frozen || a->paused || a->g.level == 0)
-		return RAID_SYNC_IDLE;
+	if (a->frozen || a->paused || a->g.level == 0 || a->rs)
+		return RAID_SYNC_IDLE; /* a grow (array_reshape.c) owns the members meanwhile */
 	pthread_mutex_lock(&a->state_lock);
 	if (!a->failed) {
 		*role = rebuilding_role(a);
@@ -758,6 +758,11 @@ int raid_array_sync_action(struct raid_array *a, enum raid_sync_action act, stru
 	switch (act) {
 	case RAID_SYNC_CHECK:
 	case RAID_SYNC_REPAIR:
+		if (a->rs) {
+			pthread_mutex_unlock(&a->sync_lock);
+			sb_printf(err, "%s is busy with reshape", a->name);
+			return -EBUSY;
+		}
 		if (a->action != RAID_SYNC_IDLE && a->action != act) {
 			pthread_mutex_unlock(&a->sync_lock);
 			sb_printf(err, "%s is busy with %s", a->name,

@@ -58,6 +58,8 @@ struct md_array {
 	uint64_t nbits;
 	uint64_t journal_sectors;
 	bool csum;
+	bool reshaping;	   /* a grow runs: the superblocks carry RESHAPE_ACTIVE */
+	uint64_t headroom; /* its data offset change (sectors down) */
 };
 
 struct ext_hdr {
@@ -76,6 +78,31 @@ struct ext_areas {
 	uint64_t journal_start, journal_sectors;
 	uint64_t csum_offset, csum_sectors;
 };
+
+/*
+ * md_sb_read, also accepting a superblock in the middle of a reshape (which md_sb_read
+ * refuses): whether blkstack can continue that reshape is decided at assembly.
+ */
+static int read_sb(struct bs_bdev *b, struct md_sb *sb, const char **why)
+{
+	int r = md_sb_read(b, sb, why);
+	const uint32_t other = MD_FEATURE_BAD_BLOCKS | MD_FEATURE_CLUSTERED | MD_FEATURE_JOURNAL;
+
+	if (r != -EOPNOTSUPP)
+		return r;
+	if (md_sb_read_any(b, sb, why) || sb->major != 1 ||
+	    !(sb->feature_map & MD_FEATURE_RESHAPE_ACTIVE) || (sb->feature_map & other))
+		return md_sb_read(b, sb, why);
+	return 0;
+}
+
+/* Member count of the geometry the data is in where a reshape has not reached yet. */
+static unsigned old_disks(const struct md_sb *sb)
+{
+	if (sb->feature_map & MD_FEATURE_RESHAPE_ACTIVE)
+		return (unsigned)((int64_t)sb->raid_disks - sb->delta_disks);
+	return sb->raid_disks;
+}
 
 static uint64_t now_s(void)
 {
@@ -418,7 +445,7 @@ int md_array_probe(struct bs_bdev *const *devs, unsigned ndevs, const uint8_t *u
 	int r;
 
 	for (unsigned i = 0; i < ndevs; i++) {
-		r = md_sb_read(devs[i], &sb, &why);
+		r = read_sb(devs[i], &sb, &why);
 		if (r) {
 			sb_printf(err, "%s: %s", devs[i]->name, why);
 			return r;
@@ -441,14 +468,13 @@ int md_array_probe(struct bs_bdev *const *devs, unsigned ndevs, const uint8_t *u
 	}
 	/* RAID0 sizes come from each member; the others use "size". */
 	for (unsigned i = 0; i < ndevs; i++)
-		if (!md_sb_read(devs[i], &sb, &why) && !memcmp(sb.set_uuid, best.set_uuid, 16) &&
-		    sb.dev_number < best.max_dev && best.dev_roles[sb.dev_number] < best.raid_disks)
+		if (!read_sb(devs[i], &sb, &why) && !memcmp(sb.set_uuid, best.set_uuid, 16) &&
+		    sb.dev_number < best.max_dev &&
+		    best.dev_roles[sb.dev_number] < old_disks(&best))
 			sizes[best.dev_roles[sb.dev_number]] =
 			    best.level == 0 ? sb.data_size : best.size;
-	for (unsigned i = 0; i < best.raid_disks; i++)
-		if (!sizes[i] && best.level != 0)
-			sizes[i] = 0; /* missing: the others decide */
-	r = raid_geom_init(&g, best.level, best.raid_disks, best.layout, best.chunksize, sizes,
+	/* During a grow the array keeps its old size until the grow ends. */
+	r = raid_geom_init(&g, best.level, old_disks(&best), best.layout, best.chunksize, sizes,
 			   &why);
 	if (r) {
 		sb_printf(err, "%s", why);
@@ -486,6 +512,37 @@ static int md_update(struct raid_array *a, void *priv)
 	m->sb.events++;
 	m->sb.utime = now_s();
 	m->sb.resync_offset = st.resync_offset == UINT64_MAX ? MD_MAX_SECTOR : st.resync_offset;
+	if (st.reshaping) {
+		/* md's grow: raid_disks is the new count, delta_disks the change. */
+		m->reshaping = true;
+		m->headroom = st.reshape_headroom;
+		m->sb.feature_map |= MD_FEATURE_RESHAPE_ACTIVE | MD_FEATURE_NEW_OFFSET;
+		m->sb.reshape_position = st.reshape_pos;
+		m->sb.delta_disks = (int32_t)(st.disks - st.reshape_old_disks);
+		m->sb.new_level = st.level;
+		m->sb.new_layout = st.layout;
+		m->sb.new_chunk = (uint32_t)st.chunk;
+		m->sb.new_offset = -(int64_t)st.reshape_headroom;
+	} else {
+		if (m->reshaping) {
+			/* The grow ended: the data now starts lower on every device. */
+			for (unsigned i = 0; i < m->ndev; i++)
+				if (m->dev[i].data_offset >= m->headroom) {
+					m->dev[i].data_offset -= m->headroom;
+					m->dev[i].data_size += m->headroom;
+				}
+			m->reshaping = false;
+		}
+		m->sb.feature_map &= ~(MD_FEATURE_RESHAPE_ACTIVE | MD_FEATURE_NEW_OFFSET |
+				       MD_FEATURE_RESHAPE_BACKWARDS);
+		m->sb.reshape_position = 0;
+		m->sb.delta_disks = 0;
+		m->sb.new_level = 0;
+		m->sb.new_layout = 0;
+		m->sb.new_chunk = 0;
+		m->sb.new_offset = 0;
+	}
+	m->sb.raid_disks = st.disks;
 	/* As md writes it: unused slots read "spare", failed members still attached "faulty". */
 	for (unsigned i = 0; i < m->sb.max_dev; i++)
 		m->sb.dev_roles[i] = MD_ROLE_SPARE;
@@ -618,7 +675,7 @@ int md_array_assemble(struct bs_bdev *const *devs, unsigned ndevs, const struct 
 	for (unsigned i = 0; i < ndevs; i++) {
 		const char *why;
 
-		r = md_sb_read(devs[i], &sbs[i], &why);
+		r = read_sb(devs[i], &sbs[i], &why);
 		if (r) {
 			sb_printf(err, "%s: %s", devs[i]->name, why);
 			goto fail;
@@ -650,7 +707,13 @@ int md_array_assemble(struct bs_bdev *const *devs, unsigned ndevs, const struct 
 	for (unsigned i = 0; i < ndevs; i++) {
 		char what[96];
 
-		if (geometry_differs(&sbs[i], fresh, what, sizeof(what))) {
+		struct md_sb x = sbs[i];
+
+		/* A crash between the superblock writes that start a grow leaves both kinds. */
+		if (x.raid_disks == old_disks(fresh) &&
+		    !(x.feature_map & MD_FEATURE_RESHAPE_ACTIVE))
+			x.raid_disks = fresh->raid_disks;
+		if (geometry_differs(&x, fresh, what, sizeof(what))) {
 			r = -EINVAL;
 			sb_printf(err, "members disagree: %s and the newest member differ (%s)",
 				  devs[i]->name, what);
@@ -658,9 +721,21 @@ int md_array_assemble(struct bs_bdev *const *devs, unsigned ndevs, const struct 
 		}
 	}
 	if (fresh->feature_map & (MD_FEATURE_RESHAPE_ACTIVE | MD_FEATURE_NEW_OFFSET)) {
-		r = -EINVAL;
-		sb_puts(err, "a reshape is in progress on this array; blkstack cannot continue it");
-		goto fail;
+		/* Only a grow as blkstack runs it: more members, data moving down, same shape. */
+		if (!(fresh->feature_map & MD_FEATURE_RESHAPE_ACTIVE) ||
+		    !(fresh->feature_map & MD_FEATURE_NEW_OFFSET) ||
+		    (fresh->feature_map & MD_FEATURE_RESHAPE_BACKWARDS) ||
+		    fresh->delta_disks <= 0 || fresh->new_level != fresh->level ||
+		    fresh->new_layout != fresh->layout || fresh->new_chunk != fresh->chunksize ||
+		    fresh->level < 4 || fresh->level > 6 || fresh->new_offset >= 0 ||
+		    fresh->chunksize == 0 || (uint64_t)-fresh->new_offset % fresh->chunksize) {
+			r = -EINVAL;
+			sb_puts(
+			    err,
+			    "a reshape is in progress on this array; blkstack can continue only "
+			    "its own grows (more RAID4/5/6 members, data offset moving down)");
+			goto fail;
+		}
 	}
 	if (fresh->feature_map & (MD_FEATURE_JOURNAL | MD_FEATURE_PPL | MD_FEATURE_CLUSTERED)) {
 		r = -EINVAL;
@@ -763,8 +838,15 @@ int md_array_assemble(struct bs_bdev *const *devs, unsigned ndevs, const struct 
 		memcpy(d->device_uuid, sbs[i].device_uuid, 16);
 		d->data_offset = sbs[i].data_offset;
 		d->data_size = sbs[i].data_size;
+		if (!(fresh->feature_map & MD_FEATURE_RESHAPE_ACTIVE) &&
+		    (sbs[i].feature_map & MD_FEATURE_RESHAPE_ACTIVE) &&
+		    (sbs[i].feature_map & MD_FEATURE_NEW_OFFSET) && sbs[i].new_offset < 0) {
+			/* A grow finished while this superblock's update was cut short. */
+			d->data_offset -= (uint64_t)-sbs[i].new_offset;
+			d->data_size += (uint64_t)-sbs[i].new_offset;
+		}
 		d->super_offset = sbs[i].super_offset;
-		if (ext_hdr_read(devs[i], uuid, sbs[i].data_offset, &x)) {
+		if (ext_hdr_read(devs[i], uuid, d->data_offset, &x)) {
 			if (x.journal_sectors && (!jsectors || x.journal_sectors == jsectors)) {
 				d->journal_offset = x.journal_start;
 				jsectors = x.journal_sectors;
@@ -778,8 +860,8 @@ int md_array_assemble(struct bs_bdev *const *devs, unsigned ndevs, const struct 
 		specs[nspec++] = (struct raid_member_spec){
 		    .bdev = devs[i],
 		    .role = role_of[i],
-		    .data_offset = sbs[i].data_offset,
-		    .data_sectors = sbs[i].data_size,
+		    .data_offset = d->data_offset,
+		    .data_sectors = d->data_size,
 		    .state = (sbs[i].feature_map & MD_FEATURE_RECOVERY_OFFSET) ? RM_REBUILDING
 									       : RM_IN_SYNC,
 		    .recovery_offset = (sbs[i].feature_map & MD_FEATURE_RECOVERY_OFFSET)
@@ -794,6 +876,14 @@ int md_array_assemble(struct bs_bdev *const *devs, unsigned ndevs, const struct 
 
 	cfg.level = fresh->level;
 	cfg.disks = fresh->raid_disks;
+	if (fresh->feature_map & MD_FEATURE_RESHAPE_ACTIVE) {
+		cfg.disks = old_disks(fresh);
+		cfg.reshape_disks = fresh->raid_disks;
+		cfg.reshape_pos = fresh->reshape_position;
+		cfg.reshape_headroom = (uint64_t)-fresh->new_offset;
+		m->reshaping = true;
+		m->headroom = cfg.reshape_headroom;
+	}
 	cfg.layout = fresh->layout;
 	cfg.chunk = fresh->chunksize;
 	cfg.dev_sectors = fresh->level == 0 ? 0 : fresh->size;
@@ -1047,4 +1137,82 @@ int md_array_remove(struct md_array *m, const char *name, struct bs_bdev **out, 
 	pthread_mutex_unlock(&m->lock);
 	*out = b;
 	return 0;
+}
+
+/* ---- grow ------------------------------------------------------------------------------------ */
+
+/* The first sector after every metadata area below the data of device D (1.1/1.2). */
+static uint64_t metadata_end(struct md_array *m, struct md_dev *d)
+{
+	uint64_t end = d->super_offset + 8;
+	struct ext_areas x;
+
+	if (m->bitmap) {
+		uint64_t bytes = 256 + (m->nbits + 7) / 8;
+		int64_t at = (int64_t)d->super_offset + m->sb.bitmap_offset;
+		uint64_t e = (uint64_t)at + (bytes + 4095) / 4096 * 8;
+
+		if (at > 0 && e > end)
+			end = e;
+	}
+	if (m->sb.bblog_offset && m->sb.bblog_size) {
+		int64_t e = (int64_t)d->super_offset + m->sb.bblog_offset + m->sb.bblog_size;
+
+		if (e > 0 && (uint64_t)e > end)
+			end = (uint64_t)e;
+	}
+	if (ext_hdr_read(d->bdev, m->sb.set_uuid, d->data_offset, &x)) {
+		if (MD_EXT_HDR_SECTOR + 8 > end)
+			end = MD_EXT_HDR_SECTOR + 8;
+		if (x.journal_sectors && x.journal_start + x.journal_sectors > end)
+			end = x.journal_start + x.journal_sectors;
+		if (x.csum_sectors && x.csum_offset + x.csum_sectors > end)
+			end = x.csum_offset + x.csum_sectors;
+	}
+	return end;
+}
+
+int md_array_grow(struct md_array *m, unsigned raid_disks, struct strbuf *err)
+{
+	uint64_t chunk = m->sb.chunksize, room = UINT64_MAX, headroom;
+	const char *tight = NULL;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->sb.level < 4 || m->sb.level > 6) {
+		pthread_mutex_unlock(&m->lock);
+		sb_printf(err, "only RAID4/5/6 arrays can grow onto more members (this is RAID%d)",
+			  m->sb.level);
+		return -EOPNOTSUPP;
+	}
+	if (m->sb.minor == 0) {
+		pthread_mutex_unlock(&m->lock);
+		sb_puts(err, "metadata 1.0 keeps the data at the start of the members: no room to "
+			     "move it for a grow");
+		return -ENOSPC;
+	}
+	for (unsigned i = 0; i < m->ndev; i++) {
+		struct md_dev *d = &m->dev[i];
+		uint64_t end = metadata_end(m, d),
+			 free = d->data_offset > end ? d->data_offset - end : 0;
+
+		if (free < room) {
+			room = free;
+			tight = d->bdev->name;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	/* A few chunks: the first copy windows are that many stripes. */
+	headroom = room / chunk;
+	if (headroom > MD_GROW_HEADROOM_CHUNKS / 4)
+		headroom = MD_GROW_HEADROOM_CHUNKS / 4;
+	headroom *= chunk;
+	if (!headroom) {
+		sb_printf(err,
+			  "%s has %llu free sectors before its data; a grow without a backup file "
+			  "needs at least one chunk (%llu sectors) there",
+			  tight ? tight : "a member", (unsigned long long)room,
+			  (unsigned long long)chunk);
+		return -ENOSPC;
+	}
+	return raid_array_grow(m->a, raid_disks, headroom, err);
 }

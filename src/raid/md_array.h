@@ -24,7 +24,7 @@
  */
 #define MD_EXT_HDR_SECTOR 2048
 #define MD_EXT_MAGIC	  0x48585342u /* "BSXH" */
-/* Free chunks kept before the data of RAID4/5/6 arrays created here, for `grow`. */
+/* Free chunks kept before the data of RAID4/5/6 arrays created here; a grow takes 4. */
 #define MD_GROW_HEADROOM_CHUNKS 16
 
 struct md_create_params {
@@ -91,6 +91,11 @@ int md_array_rebind(struct md_array *m, struct bs_bdev *const *devs, unsigned nd
 
 /* Adds DEV as a spare: writes its superblock, then hands it to the engine. */
 int md_array_add(struct md_array *m, struct bs_bdev *dev, struct strbuf *err);
+/*
+ * Grows a RAID4/5/6 array onto RAID_DISKS members, taking spares for the new roles (see
+ * raid_array_grow); the data moves down into free space before it, so none is needed after.
+ */
+int md_array_grow(struct md_array *m, unsigned raid_disks, struct strbuf *err);
 /* Removes a faulty member or spare; *out is the bdev the caller may close. */
 int md_array_remove(struct md_array *m, const char *name, struct bs_bdev **out, struct strbuf *err);
 

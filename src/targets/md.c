@@ -10,7 +10,8 @@
  *   run: start even if members are missing; force: accept out-of-date members.
  * Status: <level> <raid_disks> <health> <done>/<total> <sync_action> <mismatch_cnt>
  *         <events>      (health per role: U in sync, r rebuilding, _ missing or faulty)
- * Messages: check, repair, idle, frozen; fail <dev>, remove <dev>, add <dev>; detail
+ * Messages: check, repair, idle, frozen; fail <dev>, remove <dev>, add <dev>;
+ *   grow <raid_disks> (RAID4/5/6 onto spares added before); detail
  *   (the last returns "key: value" lines for `blkstack raid detail`).
  */
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "util/parse.h"
 
 struct md_tgt {
+	struct bs_target *t;
 	struct md_array *m;
 	uint8_t uuid[16];
 	bool run, force;
@@ -99,9 +101,18 @@ static void shared_put(struct md_tgt *mt)
 	}
 }
 
+/*
+ * The array's events go to the device through whichever table uses the array now: the
+ * table that assembled it may since have been replaced by a reload (and freed).
+ */
 static void md_event(void *arg)
 {
-	bs_target_event(arg);
+	struct md_shared *x = arg;
+
+	pthread_mutex_lock(&shared_lock);
+	if (x->users)
+		bs_target_event(x->users->t);
+	pthread_mutex_unlock(&shared_lock);
 }
 
 static const char *owner_name(struct bs_target *t)
@@ -124,6 +135,7 @@ static int md_ctr(struct bs_target *t, unsigned argc, char **argv)
 	mt = calloc(1, sizeof(*mt));
 	if (!mt)
 		return -ENOMEM;
+	mt->t = t;
 	if (md_uuid_parse(argv[0], mt->uuid)) {
 		r = bs_target_error(t, "invalid array UUID \"%s\"", argv[0]);
 		goto fail;
@@ -200,7 +212,7 @@ static int md_ctr(struct bs_target *t, unsigned argc, char **argv)
 		o.force = mt->force;
 		o.name = owner_name(t);
 		o.event = md_event;
-		o.event_arg = t;
+		o.event_arg = x;
 		r = md_array_assemble(devs, n, &o, &mt->m, &err);
 		if (r) {
 			free(x);
@@ -347,7 +359,8 @@ static void md_detail(struct md_tgt *mt, struct strbuf *out)
 		  st.failed	? ", FAILED"
 		  : st.degraded ? ", degraded"
 				: "",
-		  st.action == RAID_SYNC_RECOVER				  ? ", recovering"
+		  st.action == RAID_SYNC_RESHAPE				  ? ", reshaping"
+		  : st.action == RAID_SYNC_RECOVER				  ? ", recovering"
 		  : st.action == RAID_SYNC_RESYNC				  ? ", resyncing"
 		  : st.action == RAID_SYNC_CHECK || st.action == RAID_SYNC_REPAIR ? ", checking"
 										  : "",
@@ -368,6 +381,12 @@ static void md_detail(struct md_tgt *mt, struct strbuf *out)
 	sb_printf(out, "name: %s\nuuid: %s\nevents: %llu\n", sb->set_name, uuid,
 		  (unsigned long long)sb->events);
 	sb_printf(out, "sync_action: %s\n", raid_sync_action_name(st.action));
+	if (st.reshaping)
+		sb_printf(out, "delta_devices: %d (%u->%u)\nreshape_position: %llu\n",
+			  (int)(st.disks - st.reshape_old_disks), st.reshape_old_disks, st.disks,
+			  (unsigned long long)st.reshape_pos);
+	if (st.reshape_stalled)
+		sb_puts(out, "reshape_paused: a member failed or an I/O error stopped the copy\n");
 	sb_printf(out, "sync_pending: %s\n", st.sync_pending ? "yes" : "no");
 
 	if (st.action != RAID_SYNC_IDLE && st.sync_total)
@@ -424,6 +443,12 @@ static int md_message(struct bs_target *t, unsigned argc, char **argv, struct st
 		r = md_array_remove(mt->m, argv[1], &b, &err);
 		if (!r)
 			bs_target_put_device(t, b);
+	} else if (argc == 2 && !strcmp(argv[0], "grow")) {
+		uint32_t n;
+
+		if (bs_parse_u32(argv[1], &n) || n == 0)
+			return bs_target_error(t, "invalid number of devices \"%s\"", argv[1]);
+		r = md_array_grow(mt->m, n, &err);
 	} else if (argc == 2 && !strcmp(argv[0], "add")) {
 		struct bs_bdev *b;
 
