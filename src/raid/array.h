@@ -107,11 +107,12 @@ struct raid_status {
 	bool sync_pending; /* work is waiting to start (recovery onto a spare, a requested check) */
 	uint64_t sync_done, sync_total; /* member sectors */
 
-	double sync_speed;		/* KiB/s over the last few seconds */
-	uint64_t mismatch_cnt;		/* sectors, as md counts */
-	uint64_t corrected;		/* blocks repaired from redundancy */
-	uint64_t journal_replayed;	/* records replayed at start */
-	uint64_t bitmap_dirty;		/* dirty bitmap bits */
+	double sync_speed;	   /* KiB/s over the last few seconds */
+	uint64_t mismatch_cnt;	   /* sectors, as md counts */
+	uint64_t repaired_cnt;	   /* sectors the last check/repair rewrote after read errors */
+	uint64_t corrected;	   /* sectors rewritten from redundancy after read errors */
+	uint64_t journal_replayed; /* records replayed at start */
+	uint64_t bitmap_dirty;	   /* dirty bitmap bits */
 	uint64_t bitmap_bits;
 	uint64_t resync_offset; /* what a superblock should record: UINT64_MAX when clean */
 	bool csum;
