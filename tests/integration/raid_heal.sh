@@ -11,6 +11,8 @@
 #     repaired unit by unit); reads through NBD return the data, reads and the first scrub
 #     together repair exactly the damaged sectors (counters), the second scrub is clean and
 #     reads no bad sector, every member matches md's layout byte for byte (parity included);
+#   - a scrub and a rewrite of the whole array at the same time over fresh damage: the new
+#     data wins everywhere, the members agree;
 #   - degraded: RAID6 with a member failed repairs the same way; RAID5 with a member failed
 #     cannot, and the lost block reads as an error, never as wrong data.
 # RAID_HEAL_SEED=N repeats a run (the seed is logged).
@@ -139,7 +141,7 @@ heal() {
 		hit "$name" "$m" "$s" "$b" $((512 + RANDOM % 8192)) || true
 	done < <($ROT plan "$RANDOM" 8 1024 $((DEVSEC - 64)) "${HEAL_MEMBERS:-$n}" 8704)
 	log "$name: $DAMAGED sectors damaged"
-	[ "$DAMAGED" -gt 50 ] || fail "$name: too little damage"
+	[ "$DAMAGED" -ge 30 ] || fail "$name: too little damage"
 
 	nbdcopy "$(uri "$name")" "$name.back" || fail "$name: a read failed over damaged members"
 	cmp -s "$name.data" "$name.back" || fail "$name: a read returned wrong data"
@@ -160,11 +162,37 @@ heal() {
 	log "$name: reads repaired $((c1 - c0)) sectors, the check $rep1: ok"
 }
 
+# race NAME N MODEL_LEVEL MODEL_LAYOUT: fresh damage, then a scrub and a rewrite of the whole
+# array run at the same time.  Repairs must never put old data over new writes: afterwards
+# the array reads the new data, a scrub finds nothing, and the members are md's layout.
+race() {
+	local name=$1 n=$2 i
+	DAMAGED=0
+	while read -r m s b; do
+		hit "$name" "$m" "$s" "$b" $((512 + RANDOM % 8192)) || true
+	done < <($ROT plan "$RANDOM" 12 64 $((DEVSEC - 64)) "$n" 8704)
+	$BS raid check "$name"
+	# New data over the whole array, again and again until the scrub is over.
+	for i in $(seq 20); do
+		head -c "$(stat -c %s "$name.data")" /dev/urandom >"$name.data"
+		nbdcopy --flush "$name.data" "$(uri "$name")" || fail "$name: a write failed during a scrub"
+		[ "$(dval "$name" sync_action)" = idle ] && [ "$(dval "$name" sync_pending)" = no ] && break
+	done
+	$BS raid wait "$name"
+	check "$name"
+	[ "$MM" = 0 ] || fail "$name: $MM mismatches after writes during a scrub"
+	[ "$REP" = 0 ] || fail "$name: $REP sectors still bad after the rewrite"
+	verify "$name" "$n" "$3" "$4"
+	log "$name: $i rewrites during a scrub: ok"
+}
+
 heal m1 2 1 0 0 1
+race m1 2 1 0
 $BS raid stop m1
 
 mkarray r5 5 4
 heal r5 4 5 2 0 1
+race r5 4 5 2
 # Degraded RAID5 and one more bad block: that block is lost, and it must read as an error,
 # never as wrong data; everything else reads right, and a scrub goes past it.
 $BS raid fail r5 /dev/mapper/r5-i3
@@ -200,6 +228,7 @@ $BS raid stop r6
 
 mkarray r10 10 4 --layout n2
 heal r10 4 10 near:2 0 1
+race r10 4 10 near:2
 $BS raid stop r10
 
 stop_daemon
