@@ -9,7 +9,8 @@
 #     scrub repairs the rest (repaired_cnt) with mismatch_cnt 0, the second scrub finds
 #     nothing, the members match md's layout byte for byte, and the log matches the data;
 #   - degraded RAID6 still rebuilds the bad block; degraded RAID5 cannot, and the bad block
-#     reads as an error, never as wrong data (without the log it would read wrong).
+#     reads as an error, never as wrong data (without the log it would read wrong);
+#   - RAID1 and RAID10 with the log heal the same way.
 # RAID_CSUM_SEED=N repeats a run (the seed is logged).
 source "$(dirname "$0")/../lib/common.sh"
 
@@ -28,16 +29,17 @@ check() { # NAME: a scrub, then its counters in REP MM
 	MM=$(dval "$1" mismatch_cnt)
 }
 
-# mkarray NAME LEVEL N: N plain files under an md array with the checksum log, filled with
+# mkarray NAME LEVEL N [raid create options]: N plain files under an md array with the checksum log, filled with
 # random data (NAME.data).  Sets DOFF (member data offset) and DEVSEC (member data sectors).
 mkarray() {
 	local name=$1 level=$2 n=$3 devs=()
+	shift 3
 	for i in $(seq 0 $((n - 1))); do
 		mkimg 16M "$name$i.img"
 		devs+=("$name$i.img")
 	done
 	$BS raid create "$name" --level "$level" --raid-devices "$n" --chunk 64 --checksum-log \
-		"${devs[@]}" --wait 2>/dev/null
+		"$@" "${devs[@]}" --wait 2>/dev/null
 	[ "$(dval "$name" checksum_log)" = on ] || fail "$name: no checksum log"
 	head -c $(($($BS dm table "$name" | awk '{print $2}') * 512)) /dev/urandom >"$name.data"
 	nbdcopy --flush "$name.data" "$(uri "$name")"
@@ -164,6 +166,14 @@ check r6
 verify r6 5 6 2
 log "r6 degraded: ok"
 $BS raid stop r6
+
+# ---- RAID1 and RAID10: the log says which copy is right ----
+mkarray m1 1 2
+heal m1 2 1 0
+$BS raid stop m1
+mkarray r10 10 4 --layout n2
+heal r10 4 10 near:2
+$BS raid stop r10
 
 stop_daemon
 log ok
