@@ -1,4 +1,5 @@
 #!/bin/bash
+# timeout: 300
 # The checksum log of parity RAID over plain members (`raid create --checksum-log`, docs/raid.md).
 # Without integrity below, md's check sees that a stripe's parity disagrees with its data but
 # not which member is wrong; with the log the engine knows, and repairs as over integrity:

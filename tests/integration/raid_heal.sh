@@ -1,4 +1,5 @@
 #!/bin/bash
+# timeout: 300
 # Self-healing RAID over dm-integrity members (issue 5).  Random bytes are written straight
 # into the members' backing files, in their data areas, while the arrays run; the integrity
 # targets turn the damage into EILSEQ and the RAID engine must hide and repair it:
