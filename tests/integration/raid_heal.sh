@@ -6,10 +6,10 @@
 #   - RAID1, the scenario of the issue: 30 KiB of /dev/urandom dd'ed into one member of a
 #     mirrored pair; the first `raid check` repairs exactly the damaged sectors and says so
 #     (repaired_cnt), the second finds nothing, and both members hold the data again;
-#   - RAID1, RAID5, RAID6, RAID10: damage at random places on random members (never two
-#     members at the same place, but for RAID6 one double hit), plus two members of the same
-#     stripe/region damaged at different sectors (each read of the range fails on both:
-#     repaired unit by unit); reads through NBD return the data, reads and the first scrub
+#   - RAID1, RAID5, RAID6, RAID10 (near, far, offset): damage at random places on random
+#     members (never two members at the same place, but for RAID6 one double hit), plus two
+#     members of the same stripe/region damaged at different sectors (each read of the range
+#     fails on both: repaired unit by unit); reads through NBD return the data, reads and the first scrub
 #     together repair exactly the damaged sectors (counters), the second scrub is clean and
 #     reads no bad sector, every member matches md's layout byte for byte (parity included);
 #   - a scrub and a rewrite of the whole array at the same time over fresh damage: the new
@@ -127,7 +127,9 @@ log "m1: ok"
 #   member sector 256..383: damaged at different sectors there.  DOUBLE_*: two members damaged
 #   at the same sectors (RAID6 only).
 heal() {
-	local name=$1 n=$2 c0 c1 before rep1
+	local name=$1 n=$2 c0 c1 before rep1 map
+	# HEAL_MAP: the members random damage may hit (default all; see RAID10 far/offset below).
+	read -r -a map <<<"${HEAL_MAP:-$(seq -s ' ' 0 $((${HEAL_MEMBERS:-$n} - 1)))}"
 	DAMAGED=0
 	c0=$(dval "$name" corrected)
 	if [ "$5" != - ]; then
@@ -139,8 +141,8 @@ heal() {
 		hit "$name" "$8" 640 300 6000
 	fi
 	while read -r m s b; do
-		hit "$name" "$m" "$s" "$b" $((512 + RANDOM % 8192)) || true
-	done < <($ROT plan "$RANDOM" 8 1024 $((DEVSEC - 64)) "${HEAL_MEMBERS:-$n}" 8704)
+		hit "$name" "${map[$m]}" "$s" "$b" $((512 + RANDOM % 8192)) || true
+	done < <($ROT plan "$RANDOM" 8 1024 $((DEVSEC - 64)) "${#map[@]}" 8704)
 	log "$name: $DAMAGED sectors damaged"
 	[ "$DAMAGED" -ge 30 ] || fail "$name: too little damage"
 
@@ -231,6 +233,14 @@ mkarray r10 10 4 --layout n2
 heal r10 4 10 near:2 0 1
 race r10 4 10 near:2
 $BS raid stop r10
+
+# Far and offset copies lie at other member sectors, on the next member: damage on members
+# 0 and 2 only never hits both copies of anything (rot.py plan spaces places per sector).
+for fmt in far offset; do
+	mkarray "r10${fmt:0:1}" 10 4 --layout "${fmt:0:1}2"
+	HEAL_MAP="0 2" heal "r10${fmt:0:1}" 4 10 "$fmt:2" 0 2
+	$BS raid stop "r10${fmt:0:1}"
+done
 
 stop_daemon
 log ok
