@@ -1134,6 +1134,16 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 		if (cfg->bitmap)
 			memcpy(a->bits, cfg->bitmap, (a->nbits + 7) / 8);
 	}
+	/*
+	 * The checksum log before the journal: replaying a record rewrites blocks whose
+	 * checksums on disk may predate them (the log is written at flushes), so the replay's
+	 * writes must go through the log and update it.
+	 */
+	if (cfg->csum) {
+		r = csum_init(a, err);
+		if (r)
+			goto fail;
+	}
 	if (cfg->policy == RAID_POLICY_JOURNAL) {
 		if (cfg->level < 4 || cfg->level > 6) {
 			r = -EINVAL;
@@ -1141,11 +1151,6 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 			goto fail;
 		}
 		r = journal_init(a, err);
-		if (r)
-			goto fail;
-	}
-	if (cfg->csum) {
-		r = csum_init(a, err);
 		if (r)
 			goto fail;
 	}
@@ -1391,9 +1396,14 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 	st->repaired_cnt = a->repaired_cnt;
 	pthread_mutex_unlock(&a->sync_lock);
 	st->corrected = atomic_load(&a->corrected);
-	st->resync_offset = st->clean			     ? a->resync_offset
-			    : st->action == RAID_SYNC_RESYNC ? a->resync_offset
-							     : 0;
+	/*
+	 * What the superblock records: the resync checkpoint while a resync runs, but 0 (dirty)
+	 * for an array in use - also right after a resync ends, until safe mode marks it clean.
+	 */
+	st->resync_offset = st->clean ? a->resync_offset
+			    : st->action == RAID_SYNC_RESYNC && a->resync_offset != UINT64_MAX
+				? a->resync_offset
+				: 0;
 	st->bitmap_bits = a->nbits;
 	st->csum = a->cfg.csum;
 	st->csum_errors = atomic_load(&a->csum_errors);
