@@ -498,6 +498,22 @@ static int wait_and_resize(const char *name)
 	return r ? r : resize_table(name);
 }
 
+/* After check/repair --wait: what the scrub found (the counters of the last sync action). */
+static int report_scrub(const char *name, const char *verb)
+{
+	struct detail d;
+	char mm[32], rep[32];
+
+	if (get_detail(name, &d))
+		return 1;
+	if (!dval(&d, "mismatch_cnt", mm, sizeof(mm)) ||
+	    !dval(&d, "repaired_cnt", rep, sizeof(rep)))
+		return 0;
+	printf("%s: %s: %s sectors mismatched%s, %s sectors repaired after read errors\n", name,
+	       verb, mm, strcmp(verb, "repair") ? "" : " (rewritten)", rep);
+	return 0;
+}
+
 /* ---- verbs --------------------------------------------------------------------------------- */
 
 static int send_message(const char *name, const char *msg)
@@ -855,7 +871,10 @@ int cmd_raid(int argc, char **argv)
 	if (!strcmp(verb, "check") || !strcmp(verb, "repair") || !strcmp(verb, "idle")) {
 		int r = send_message(a.pos[0], verb);
 
-		return r || !a.wait || !strcmp(verb, "idle") ? r : wait_idle(a.pos[0]);
+		r = r || !a.wait || !strcmp(verb, "idle") ? r : wait_idle(a.pos[0]);
+		if (!r && a.wait && strcmp(verb, "idle"))
+			r = report_scrub(a.pos[0], verb);
+		return r;
 	}
 	if (!strcmp(verb, "fail") || !strcmp(verb, "remove") || !strcmp(verb, "add")) {
 		int r;

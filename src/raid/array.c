@@ -127,6 +127,74 @@ int member_io_raw(struct raid_array *a, unsigned r, enum bs_op op, void *buf, ui
 	return e;
 }
 
+/*
+ * Sectors of the smallest unit every member can read and rewrite alone: what an integrity
+ * error (one member block) or a checksum-log error (one 4 KiB block) concerns.
+ */
+static uint64_t repair_unit(struct raid_array *a)
+{
+	uint64_t u = a->cfg.csum ? RAID_CSUM_BLOCK : 1;
+
+	pthread_rwlock_rdlock(&a->mlock);
+	for (unsigned i = 0; i < a->g.disks; i++)
+		if (a->m[i].bdev && a->m[i].bdev->block_size / 512 > u)
+			u = a->m[i].bdev->block_size / 512;
+	pthread_rwlock_unlock(&a->mlock);
+	return u;
+}
+
+/*
+ * Repair after a read error: reads member R's range [ms, ms+n) again unit by unit (see
+ * repair_unit) and rewrites each unit that still fails with a media error (EIO, EILSEQ from
+ * an integrity member or the checksum log) from GOOD, the data rebuilt from redundancy.  So
+ * only the damaged blocks are written, and the count is exact.  A failed rewrite fails the
+ * member.  Returns the sectors rewritten (also added to a->corrected).  The caller holds the
+ * stripe or region lock, so no user write of the range runs meanwhile: a unit that a write
+ * replaced since GOOD was read reads fine now and is left alone.  Members that failed in the
+ * meantime, or are rebuilding and not there yet, are left alone too (nothing to repair).
+ */
+uint64_t rewrite_bad(struct raid_array *a, unsigned r, uint64_t ms, uint64_t n, const char *good,
+		     const char *from)
+{
+	uint64_t u = repair_unit(a), done = 0, first = 0, last = 0;
+	char *tmp;
+
+	if (!member_readable(a, r, ms + n))
+		return 0;
+	tmp = bs_scratch_get(u << 9);
+	if (!tmp)
+		return 0;
+	for (uint64_t o = 0; o < n;) {
+		uint64_t e = ((ms + o) / u + 1) * u - ms;
+		int rr;
+
+		if (e > n)
+			e = n;
+		rr = member_io(a, r, BS_OP_READ, tmp, ms + o, e - o, 0);
+		if (rr && is_media_error(rr)) {
+			if (member_io(a, r, BS_OP_WRITE, (void *)(good + (o << 9)), ms + o, e - o,
+				      0)) {
+				fail_member(a, r, "read error, and rewriting the block failed");
+				break;
+			}
+			if (!done)
+				first = ms + o;
+			last = ms + e;
+			done += e - o;
+		}
+		o = e;
+	}
+	bs_scratch_put(tmp);
+	if (done) {
+		atomic_fetch_add(&a->corrected, done);
+		bs_warn("%s: repaired %llu bad sectors in %llu-%llu on %s from %s", a->name,
+			(unsigned long long)done, (unsigned long long)first,
+			(unsigned long long)last - 1, a->m[r].bdev ? a->m[r].bdev->name : "?",
+			from);
+	}
+	return done;
+}
+
 int flush_members(struct raid_array *a)
 {
 	int r = csum_flush(a);
@@ -322,6 +390,42 @@ static unsigned mirror_copies(struct raid_array *a, uint64_t s, struct raid_loc 
 	return n;
 }
 
+/*
+ * Fills BUF with [0, n) of the copies in LOC (all but member SKIP) unit by unit, each unit
+ * from the first copy that reads it: when every copy fails a whole range, the bad blocks may
+ * lie in different places.  Returns 0, -EIO when a unit reads on no copy, or another error.
+ */
+int mirror_fill_units(struct raid_array *a, const struct raid_loc *loc, unsigned nc, uint64_t n,
+		      char *buf, int skip)
+{
+	uint64_t u = repair_unit(a);
+
+	for (uint64_t o = 0; o < n;) {
+		uint64_t e = ((loc[0].sector + o) / u + 1) * u - loc[0].sector;
+		bool ok = false;
+
+		if (e > n)
+			e = n;
+		for (unsigned k = 0; k < nc && !ok; k++) {
+			int r;
+
+			if ((int)loc[k].member == skip ||
+			    !member_readable(a, loc[k].member, loc[k].sector + n))
+				continue;
+			r = member_io(a, loc[k].member, BS_OP_READ, buf + (o << 9),
+				      loc[k].sector + o, e - o, 0);
+			if (!r)
+				ok = true;
+			else if (!is_media_error(r))
+				return r;
+		}
+		if (!ok)
+			return -EIO;
+		o = e;
+	}
+	return 0;
+}
+
 /* Reads one run from some copy; repairs copies that failed. Caller holds no lock. */
 static int mirror_read_run(struct raid_array *a, uint64_t s, uint64_t n, char *buf)
 {
@@ -352,27 +456,24 @@ static int mirror_read_run(struct raid_array *a, uint64_t s, uint64_t n, char *b
 		else
 			return r;
 	}
-	if (!ok)
+	/*
+	 * Every copy failed the whole run.  Integrity and checksum-log errors concern single
+	 * blocks, so the copies may still cover the run between them, block by block.
+	 */
+	if (!ok && (!bad || mirror_fill_units(a, loc, nc, n, buf, -1)))
 		return -EIO;
 	if (bad) {
-		/* Rewrite the copies that failed with the good data (repair on read). */
+		/*
+		 * Rewrite what the failed copies cannot read with the good data (repair on read).
+		 * Only blocks that still fail under the region lock are written: a write since
+		 * our unlocked read would have made them readable, so BUF is current for them.
+		 */
 		uint64_t id = mirror_lock_id(a, s);
 
 		lock_id(a, id);
-		for (unsigned i = 0; i < bad; i++) {
-			struct raid_loc *l = &loc[badidx[i]];
-			int w = member_io(a, l->member, BS_OP_WRITE, buf, l->sector, n, 0);
-
-			if (w)
-				fail_member(a, l->member,
-					    "read error, and rewriting the block failed");
-			else {
-				atomic_fetch_add(&a->corrected, 1);
-				bs_warn("%s: repaired %llu sectors at %llu on %s from another copy",
-					a->name, (unsigned long long)n,
-					(unsigned long long)l->sector, a->m[l->member].bdev->name);
-			}
-		}
+		for (unsigned i = 0; i < bad; i++)
+			rewrite_bad(a, loc[badidx[i]].member, loc[badidx[i]].sector, n, buf,
+				    "another copy");
 		unlock_id(a, id);
 	}
 	return 0;
@@ -480,11 +581,48 @@ static int reconstruct(struct raid_array *a, const struct raid_stripe *lay, uint
 	}
 }
 
+/*
+ * When more members failed the range [ms, ms+n) than redundancy covers: integrity and
+ * checksum-log errors concern single blocks, so the members that failed (BAD) are read again
+ * unit by unit and each unit is rebuilt from the members that read it.  MISSING: the members
+ * without data for the whole range (BAD included).  -EIO when a unit is lost.
+ */
+static int fill_units(struct raid_array *a, const struct raid_stripe *lay, uint64_t ms, uint64_t n,
+		      uint64_t missing, uint64_t bad, char **bufs)
+{
+	uint64_t u = repair_unit(a);
+
+	for (uint64_t o = 0; o < n;) {
+		uint64_t e = ((ms + o) / u + 1) * u - ms, miss = missing;
+		char *b[RAID_MAX_DISKS];
+		int r;
+
+		if (e > n)
+			e = n;
+		for (unsigned i = 0; i < a->g.disks; i++) {
+			b[i] = bufs[i] + (o << 9);
+			if (!(bad & (1ull << i)))
+				continue;
+			r = member_io(a, i, BS_OP_READ, b[i], ms + o, e - o, 0);
+			if (!r)
+				miss &= ~(1ull << i);
+			else if (!is_media_error(r))
+				return r;
+		}
+		r = reconstruct(a, lay, miss, b, (e - o) << 9);
+		if (r)
+			return r;
+		o = e;
+	}
+	return 0;
+}
+
 int stripe_fill(struct raid_array *a, uint64_t stripe, const struct raid_stripe *lay, uint64_t off,
 		uint64_t n, uint64_t want, uint64_t avoid, char **bufs, uint64_t *bad)
 {
 	const uint64_t ms = stripe * a->g.chunk + off;
 	uint64_t have = 0, all = (a->g.disks >= 64) ? ~0ull : ((1ull << a->g.disks) - 1);
+	int r;
 
 	*bad = 0;
 	/* First what is wanted, then, if something wanted is missing, everything else. */
@@ -494,8 +632,6 @@ int stripe_fill(struct raid_array *a, uint64_t stripe, const struct raid_stripe 
 		if (pass == 1 && !(want & ~have))
 			return 0;
 		for (unsigned i = 0; i < a->g.disks; i++) {
-			int r;
-
 			if (!(todo & (1ull << i)) || (have & (1ull << i)) ||
 			    (avoid & (1ull << i)) || (*bad & (1ull << i)) ||
 			    !member_readable(a, i, ms + n))
@@ -509,23 +645,18 @@ int stripe_fill(struct raid_array *a, uint64_t stripe, const struct raid_stripe 
 				return r;
 		}
 	}
-	return reconstruct(a, lay, all & ~have, bufs, n << 9);
+	r = reconstruct(a, lay, all & ~have, bufs, n << 9);
+	if (r == -EIO && *bad)
+		r = fill_units(a, lay, ms, n, all & ~have, *bad, bufs);
+	return r;
 }
 
 /* Rewrites reconstructed ranges onto members that returned media errors. */
 static void repair_bad(struct raid_array *a, uint64_t bad, uint64_t ms, uint64_t n, char **bufs)
 {
-	for (unsigned i = 0; i < a->g.disks; i++) {
-		if (!(bad & (1ull << i)))
-			continue;
-		if (member_io(a, i, BS_OP_WRITE, bufs[i], ms, n, 0))
-			fail_member(a, i, "read error, and rewriting the block failed");
-		else {
-			atomic_fetch_add(&a->corrected, 1);
-			bs_warn("%s: repaired %llu sectors at %llu on %s from parity", a->name,
-				(unsigned long long)n, (unsigned long long)ms, a->m[i].bdev->name);
-		}
-	}
+	for (unsigned i = 0; i < a->g.disks; i++)
+		if (bad & (1ull << i))
+			rewrite_bad(a, i, ms, n, bufs[i], "parity");
 }
 
 /* Per-thread buffer set for one stripe range: disks+1 buffers of len bytes. */
@@ -1027,6 +1158,16 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 			memcpy(a->bits_disk, cfg->bitmap, (a->nbits + 7) / 8);
 		}
 	}
+	/*
+	 * The checksum log before the journal: replaying a record rewrites blocks whose
+	 * checksums on disk may predate them (the log is written at flushes), so the replay's
+	 * writes must go through the log and update it.
+	 */
+	if (cfg->csum) {
+		r = csum_init(a, err);
+		if (r)
+			goto fail;
+	}
 	if (cfg->policy == RAID_POLICY_JOURNAL && !cfg->reshape_disks) {
 		if (cfg->level < 4 || cfg->level > 6) {
 			r = -EINVAL;
@@ -1034,11 +1175,6 @@ int raid_array_create(const struct raid_config *cfg, struct raid_member_spec *sp
 			goto fail;
 		}
 		r = journal_init(a, err);
-		if (r)
-			goto fail;
-	}
-	if (cfg->csum) {
-		r = csum_init(a, err);
 		if (r)
 			goto fail;
 	}
@@ -1301,11 +1437,17 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 			    (a->resync_offset != UINT64_MAX && !a->degraded && a->g.level != 0));
 
 	st->mismatch_cnt = a->mismatch_cnt;
+	st->repaired_cnt = a->repaired_cnt;
 	pthread_mutex_unlock(&a->sync_lock);
 	st->corrected = atomic_load(&a->corrected);
-	st->resync_offset = st->clean			     ? a->resync_offset
-			    : st->action == RAID_SYNC_RESYNC ? a->resync_offset
-							     : 0;
+	/*
+	 * What the superblock records: the resync checkpoint while a resync runs, but 0 (dirty)
+	 * for an array in use - also right after a resync ends, until safe mode marks it clean.
+	 */
+	st->resync_offset = st->clean ? a->resync_offset
+			    : st->action == RAID_SYNC_RESYNC && a->resync_offset != UINT64_MAX
+				? a->resync_offset
+				: 0;
 	st->bitmap_bits = a->nbits;
 	st->csum = a->cfg.csum;
 	st->csum_errors = atomic_load(&a->csum_errors);

@@ -119,7 +119,8 @@ struct raid_status {
 
 	double sync_speed;	   /* KiB/s over the last few seconds */
 	uint64_t mismatch_cnt;	   /* sectors, as md counts */
-	uint64_t corrected;	   /* blocks repaired from redundancy */
+	uint64_t repaired_cnt;	   /* sectors the last sync action rewrote after read errors */
+	uint64_t corrected;	   /* sectors rewritten from redundancy after read errors */
 	uint64_t journal_replayed; /* records replayed at start */
 	uint64_t bitmap_dirty;	   /* dirty bitmap bits */
 	uint64_t bitmap_bits;

@@ -96,6 +96,7 @@ struct raid_array {
 	uint64_t sync_pos, sync_end;
 	double sync_speed;
 	uint64_t mismatch_cnt;
+	uint64_t repaired_cnt; /* sectors the last sync action rewrote after read errors */
 	atomic_uint_least64_t corrected;
 	atomic_uint_least64_t csum_errors;
 
@@ -127,6 +128,12 @@ void unlock_id(struct raid_array *a, uint64_t id);
 int stripe_fill(struct raid_array *a, uint64_t stripe, const struct raid_stripe *lay, uint64_t off,
 		uint64_t n, uint64_t want, uint64_t avoid, char **bufs, uint64_t *bad);
 int flush_members(struct raid_array *a);
+/* Read-error repair by unit: rewrites what member R still cannot read from GOOD (sectors). */
+uint64_t rewrite_bad(struct raid_array *a, unsigned r, uint64_t ms, uint64_t n, const char *good,
+		     const char *from);
+/* RAID1/10: BUF from whichever copy reads each unit (all but member SKIP); -EIO if none. */
+int mirror_fill_units(struct raid_array *a, const struct raid_loc *loc, unsigned nc, uint64_t n,
+		      char *buf, int skip);
 uint64_t now_ms(void);
 unsigned raid10_copies(struct raid_array *a, uint64_t array_sector, struct raid_loc *loc,
 		       uint64_t *run);

@@ -218,6 +218,7 @@ int raid_array_mark_clean(struct raid_array *a)
 
 struct window_result {
 	uint64_t mismatch; /* sectors */
+	uint64_t repaired; /* sectors rewritten after read errors */
 	int r;
 };
 
@@ -257,6 +258,11 @@ static void parity_window(struct raid_array *a, enum raid_sync_action act, uint6
 	lock_id(a, stripe);
 	if (act == RAID_SYNC_RECOVER) {
 		r = stripe_fill(a, stripe, &lay, 0, a->g.chunk, 1ull << role, 0, bufs, &bad);
+		/* Blocks the other members could not read were rebuilt too: repair them. */
+		for (unsigned i = 0; !r && i < a->g.disks; i++)
+			if ((bad & (1ull << i)) && (int)i != role)
+				res->repaired +=
+				    rewrite_bad(a, i, ms, a->g.chunk, bufs[i], "parity");
 		if (!r) {
 			r = member_io(a, (unsigned)role, BS_OP_WRITE, bufs[role], ms, a->g.chunk,
 				      0);
@@ -274,14 +280,22 @@ static void parity_window(struct raid_array *a, enum raid_sync_action act, uint6
 	r = stripe_fill(a, stripe, &lay, 0, a->g.chunk, data | par, 0, bufs, &bad);
 	if (r)
 		goto out;
-	if (bad & data) {
-		for (unsigned i = 0; i < a->g.disks; i++)
-			if (bad & data & (1ull << i)) {
-				if (member_io(a, i, BS_OP_WRITE, bufs[i], ms, a->g.chunk, 0))
-					fail_member(a, i, "rewrite of a bad block failed");
-				else
-					atomic_fetch_add(&a->corrected, 1);
-			}
+	/*
+	 * Members that failed the read had their whole chunk rebuilt; only the units that still
+	 * fail are rewritten from that, and counted (check too: md fixes read errors during a
+	 * check).  The rest of such a chunk is then read again, so that the comparison below
+	 * sees what the member holds rather than what the others imply.
+	 */
+	for (unsigned i = 0; i < a->g.disks; i++) {
+		char *tmp = bufs[a->g.disks];
+
+		if (!(bad & (1ull << i)))
+			continue;
+		res->repaired += rewrite_bad(a, i, ms, a->g.chunk, bufs[i],
+					     i == lay.pd || (int)i == lay.qd ? "data" : "parity");
+		if (member_readable(a, i, ms + a->g.chunk) &&
+		    !member_io(a, i, BS_OP_READ, tmp, ms, a->g.chunk, 0))
+			memcpy(bufs[i], tmp, L);
 	}
 	{
 		/* Recompute parity from the data and compare with what is stored. */
@@ -295,7 +309,6 @@ static void parity_window(struct raid_array *a, enum raid_sync_action act, uint6
 			raid_pq_exp(dd, lay.qslot, dat, np, nq, L);
 		else
 			raid_xor(dd, dat, np, L);
-		/* Parity the read had to rebuild was already recomputed from data: it matches. */
 		mm = count_mismatch(np, bufs[lay.pd], L);
 		if (lay.qd >= 0) {
 			uint64_t mq = count_mismatch(nq, bufs[lay.qd], L);
@@ -303,16 +316,6 @@ static void parity_window(struct raid_array *a, enum raid_sync_action act, uint6
 			if (mq > mm)
 				mm = mq;
 		}
-		if (bad & par)
-			for (unsigned i = 0; i < a->g.disks; i++)
-				if (bad & par & (1ull << i)) {
-					char *src = i == lay.pd ? np : nq;
-
-					if (member_io(a, i, BS_OP_WRITE, src, ms, a->g.chunk, 0))
-						fail_member(a, i, "rewrite of a bad block failed");
-					else
-						atomic_fetch_add(&a->corrected, 1);
-				}
 		if (mm && act != RAID_SYNC_CHECK) {
 			member_io(a, lay.pd, BS_OP_WRITE, np, ms, a->g.chunk, 0);
 			if (lay.qd >= 0)
@@ -345,6 +348,7 @@ static void mirror_window(struct raid_array *a, enum raid_sync_action act, uint6
 	unsigned nc;
 	char *mem, *good, *other;
 	int src = -1, r = 0;
+	uint64_t media = 0; /* copies (indexes into LOC) that failed the source read */
 
 	mem = bs_scratch_get(2 * L);
 	if (!mem) {
@@ -366,11 +370,12 @@ static void mirror_window(struct raid_array *a, enum raid_sync_action act, uint6
 		if (!e)
 			src = (int)k;
 		else if (is_media_error(e))
-			continue; /* it gets rewritten below */
+			media |= 1ull << k; /* it gets rewritten below */
 		else
 			r = e;
 	}
-	if (src < 0) {
+	/* No copy reads the whole window: bad blocks may lie in different places on each. */
+	if (src < 0 && (r || !media || (r = mirror_fill_units(a, loc, nc, n, good, role)))) {
 		r = r ? r : -EIO;
 		goto out;
 	}
@@ -380,23 +385,42 @@ static void mirror_window(struct raid_array *a, enum raid_sync_action act, uint6
 
 		if ((int)k == src || !member_writable(a, mem_i))
 			continue;
-		if (act == RAID_SYNC_RECOVER && (int)mem_i != role)
+		if (act == RAID_SYNC_RECOVER && (int)mem_i != role) {
+			/* Copies that failed the source read are repaired on the way. */
+			if (media & (1ull << k))
+				res->repaired +=
+				    rewrite_bad(a, mem_i, loc[k].sector, n, good, "another copy");
 			continue;
+		}
 		if (act != RAID_SYNC_RECOVER && member_readable(a, mem_i, loc[k].sector + n)) {
 			int e = member_io(a, mem_i, BS_OP_READ, other, loc[k].sector, n, 0);
 
+			if (e && is_media_error(e)) {
+				/*
+				 * Blocks this copy cannot read (integrity or checksum-log errors)
+				 * are rewritten from the good copy - in check mode too, as md fixes
+				 * read errors during a check - and counted; then it is compared as
+				 * usual.
+				 */
+				res->repaired +=
+				    rewrite_bad(a, mem_i, loc[k].sector, n, good, "another copy");
+				e = member_readable(a, mem_i, loc[k].sector + n)
+					? member_io(a, mem_i, BS_OP_READ, other, loc[k].sector, n,
+						    0)
+					: -EIO;
+			}
 			if (!e) {
 				uint64_t mm = count_mismatch(good, other, L);
 
 				differ = mm != 0;
 				if (!differ) {
 					csum_learn(a, mem_i, loc[k].sector, n, other);
-					csum_learn(a, loc[src].member, loc[src].sector, n, good);
+					if (src >= 0)
+						csum_learn(a, loc[src].member, loc[src].sector, n,
+							   good);
 				}
 				if (act == RAID_SYNC_CHECK || act == RAID_SYNC_REPAIR)
 					res->mismatch += mm;
-			} else if (is_media_error(e)) {
-				atomic_fetch_add(&a->corrected, 1);
 			}
 		}
 		if (differ && act != RAID_SYNC_CHECK) {
@@ -579,7 +603,7 @@ static void run_action(struct raid_array *a, enum raid_sync_action act, int role
 	a->sync_end = end;
 	a->sync_speed = 0;
 	if (act == RAID_SYNC_CHECK || act == RAID_SYNC_REPAIR)
-		a->mismatch_cnt = 0;
+		a->mismatch_cnt = a->repaired_cnt = 0;
 	pthread_mutex_unlock(&a->sync_lock);
 	raise_event(a);
 	bs_info("%s: %s started at sector %llu of %llu", a->name, raid_sync_action_name(act),
@@ -619,6 +643,13 @@ static void run_action(struct raid_array *a, enum raid_sync_action act, int role
 			interrupted = true;
 			break;
 		}
+		if (res.r == -EIO)
+			/* Lost beyond redundancy here: nothing to repair from; go on. */
+			bs_err("%s: %s: sectors %llu-%llu (%s) are unreadable on every member "
+			       "that holds them",
+			       a->name, raid_sync_action_name(act), (unsigned long long)pos,
+			       (unsigned long long)(pos + n - 1),
+			       parity || a->g.level == 1 ? "member sectors" : "array sectors");
 		res.r = 0;
 		pos += n;
 		if (act == RAID_SYNC_RECOVER)
@@ -628,6 +659,7 @@ static void run_action(struct raid_array *a, enum raid_sync_action act, int role
 		pthread_mutex_lock(&a->sync_lock);
 		a->sync_pos = pos;
 		a->mismatch_cnt = res.mismatch;
+		a->repaired_cnt = res.repaired;
 		{
 			double secs = (now_ms() - t0) / 1000.0;
 
@@ -667,8 +699,9 @@ static void run_action(struct raid_array *a, enum raid_sync_action act, int role
 			bitmap_daemon(a, true);
 			bs_info("%s: resync complete", a->name);
 		} else {
-			bs_info("%s: %s complete, %llu mismatched sectors", a->name,
-				raid_sync_action_name(act), (unsigned long long)res.mismatch);
+			bs_info("%s: %s complete, %llu mismatched sectors, %llu sectors repaired",
+				a->name, raid_sync_action_name(act),
+				(unsigned long long)res.mismatch, (unsigned long long)res.repaired);
 		}
 	}
 	if (act == RAID_SYNC_RECOVER || act == RAID_SYNC_RESYNC)
@@ -676,6 +709,7 @@ static void run_action(struct raid_array *a, enum raid_sync_action act, int role
 	pthread_mutex_lock(&a->sync_lock);
 	a->action = RAID_SYNC_IDLE;
 	a->mismatch_cnt = res.mismatch;
+	a->repaired_cnt = res.repaired;
 	if (a->requested == act)
 		a->requested = RAID_SYNC_IDLE;
 	pthread_cond_broadcast(&a->sync_cv);

@@ -393,7 +393,8 @@ static void md_detail(struct md_tgt *mt, struct strbuf *out)
 		sb_printf(out, "sync_progress: %llu/%llu\nsync_speed_kbs: %.0f\n",
 			  (unsigned long long)st.sync_done, (unsigned long long)st.sync_total,
 			  st.sync_speed);
-	sb_printf(out, "mismatch_cnt: %llu\ncorrected: %llu\n", (unsigned long long)st.mismatch_cnt,
+	sb_printf(out, "mismatch_cnt: %llu\nrepaired_cnt: %llu\ncorrected: %llu\n",
+		  (unsigned long long)st.mismatch_cnt, (unsigned long long)st.repaired_cnt,
 		  (unsigned long long)st.corrected);
 	if (st.csum)
 		sb_printf(out, "checksum_log: on\nchecksum_errors: %llu\n",

@@ -53,6 +53,8 @@ def do_write(uri, state, size, seconds, seed):
     log = open(state, "a", buffering=1)
     wid = int(time.time() * 1000) * 1000 + rnd.randrange(1000)  # unique across runs
     end = time.time() + seconds
+    # requests aligned as the server asks (4 KiB for RAID with the checksum log)
+    align = max(SECTOR, h.get_block_size(nbd.SIZE_MINIMUM))
     inflight = {}
     fseq = 0
     pending_flush = None
@@ -61,8 +63,8 @@ def do_write(uri, state, size, seconds, seed):
         # keep up to 8 writes in flight, never overlapping each other: concurrent writes
         # to the same sectors may complete in either order, so "later" would mean nothing
         while len(inflight) < 8:
-            length = rnd.choice([512, 4096, 4096, 16384, 65536, 131072])
-            off = rnd.randrange(0, (size - length) // SECTOR + 1) * SECTOR
+            length = max(align, rnd.choice([512, 4096, 4096, 16384, 65536, 131072]))
+            off = rnd.randrange(0, (size - length) // align + 1) * align
             if any(off < o + n and o < off + length for (_, _, o, n) in inflight.values()):
                 continue
             wid += 1
