@@ -44,22 +44,9 @@ done
 [[ $REPS =~ ^[1-9][0-9]*$ && $RUNTIME =~ ^[1-9][0-9]*$ ]] || { echo "raid-bench: bad -r/-t" >&2; exit 2; }
 MEMBER=$(numfmt --from=iec "$SIZE") || { echo "raid-bench: bad size $SIZE" >&2; exit 2; }
 BS=$BUILD/blkstack
-W=$(mktemp -d "${TMPDIR:-/tmp}/raid-bench.XXXXXX")
-export BLKSTACK_CONTROL=$W/ctl.sock
-PID=
-cleanup() {
-	if [ -n "$PID" ]; then
-		kill "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
-"$BUILD/blkstackd" --foreground --control "$BLKSTACK_CONTROL" --nbd "unix:$W/nbd.sock" \
-	>"$W/daemon.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do [ -S "$W/nbd.sock" ] && [ -S "$BLKSTACK_CONTROL" ] && break; sleep 0.1; done
+# shellcheck source=bench/lib.sh
+source "$TOP/bench/lib.sh"
+bench_daemon raid-bench
 
 members() { # CONFIG COUNT: creates the member files, prints their paths
 	for i in $(seq 0 $(($2 - 1))); do
@@ -121,7 +108,6 @@ randwrite() {
 		--randrepeat=0 --norandommap --output-format=json --output="$W/fio.json" >/dev/null
 	python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["jobs"][0]["write"]["iops"])' "$W/fio.json"
 }
-median() { tr ' ' '\n' | { grep . || true; } | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for rep in $(seq "$REPS"); do
 	for t in seqwrite seqread randwrite; do

@@ -32,22 +32,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 BS=$BUILD/blkstack
-W=$(mktemp -d "${TMPDIR:-/tmp}/raid-csum-bench.XXXXXX")
-export BLKSTACK_CONTROL=$W/ctl.sock
-PID=
-cleanup() {
-	if [ -n "$PID" ]; then
-		kill "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
-"$BUILD/blkstackd" --foreground --control "$BLKSTACK_CONTROL" --nbd "unix:$W/nbd.sock" \
-	>"$W/daemon.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do [ -S "$W/nbd.sock" ] && [ -S "$BLKSTACK_CONTROL" ] && break; sleep 0.1; done
+# shellcheck source=bench/lib.sh
+source "$TOP/bench/lib.sh"
+bench_daemon raid-csum-bench
 
 declare -A BYTES RUNS
 for c in $CONFIGS; do
@@ -83,7 +70,6 @@ for rep in $(seq "$REPS"); do
 	echo "round $rep done" >&2
 done
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A MED
 echo "RAID5 over $MEMBERS x $SIZE, sequential write (nbdcopy --flush), median of $REPS:"
 for c in $CONFIGS; do
