@@ -1370,12 +1370,10 @@ int raid_array_add_spare(struct raid_array *a, struct bs_bdev *b, uint64_t data_
 
 unsigned raid_array_members(struct raid_array *a, struct raid_member_info *out, unsigned max)
 {
-	unsigned n = 0;
+	unsigned n = 0, disks = a->rs ? reshape_member_count(a) : a->g.disks;
 
-	if (a->rs)
-		return reshape_members(a, out, max);
 	pthread_mutex_lock(&a->state_lock);
-	for (unsigned i = 0; i < a->g.disks && n < max; i++, n++)
+	for (unsigned i = 0; i < disks && n < max; i++, n++)
 		out[n] = (struct raid_member_info){
 		    a->m[i].bdev, (int)i, (enum raid_member_state)atomic_load(&a->m[i].state),
 		    atomic_load(&a->m[i].recovery_offset)};

@@ -149,7 +149,8 @@ int reshape_io(struct raid_array *a, struct bs_io *io);
 void reshape_stop(struct raid_array *a);
 void reshape_free(struct raid_array *a);
 int reshape_flush_new(struct raid_array *a);
-unsigned reshape_members(struct raid_array *a, struct raid_member_info *out, unsigned max);
+/* Members during a grow: the new roles count (the spares that take them are members). */
+unsigned reshape_member_count(struct raid_array *a);
 void reshape_status(struct raid_array *a, struct raid_status *st);
 void reshape_rebind(struct raid_array *a, struct bs_bdev *old, struct bs_bdev *new);
 /* Member R of the array failed: the grow's other geometry must stop using it too. */

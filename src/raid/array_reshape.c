@@ -109,22 +109,9 @@ int reshape_flush_new(struct raid_array *a)
 
 /* ---- state for front ends ------------------------------------------------------------------ */
 
-unsigned reshape_members(struct raid_array *a, struct raid_member_info *out, unsigned max)
+unsigned reshape_member_count(struct raid_array *a)
 {
-	struct reshape *rs = a->rs_mem;
-	unsigned n = 0;
-
-	pthread_mutex_lock(&a->state_lock);
-	for (unsigned i = 0; i < rs->new_disks && n < max; i++, n++)
-		out[n] = (struct raid_member_info){
-		    a->m[i].bdev, (int)i, (enum raid_member_state)atomic_load(&a->m[i].state),
-		    atomic_load(&a->m[i].recovery_offset)};
-	for (unsigned i = 0; i < a->nspares && n < max; i++, n++)
-		out[n] = (struct raid_member_info){
-		    a->spare[i].bdev, -1, (enum raid_member_state)atomic_load(&a->spare[i].state),
-		    0};
-	pthread_mutex_unlock(&a->state_lock);
-	return n;
+	return a->rs_mem->new_disks;
 }
 
 void reshape_status(struct raid_array *a, struct raid_status *st)
