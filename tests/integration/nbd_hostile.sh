@@ -24,13 +24,14 @@ slow_start=$SECONDS
 
 # A well-behaved client copies data in and out the whole time.
 randfile good.bin 2
+echo 0 >good.count
 (
 	n=0
 	while [ ! -e stop ]; do
 		nbdcopy good.bin "$(uri w)" && nbdcopy "$(uri w)" good.out && cmp -s -n 2097152 good.out good.bin ||
 			{ echo "round $n failed" >good.err; exit 1; }
 		n=$((n + 1))
-		echo $n >good.count
+		echo $n >good.count.new && mv good.count.new good.count # never seen half-written
 	done
 ) &
 good_pid=$!
