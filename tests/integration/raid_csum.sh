@@ -25,12 +25,6 @@ log "seed $SEED"
 RANDOM=$SEED
 start_daemon
 
-dval() { $BS dm message "$1" 0 detail | sed -n "s/^$2: //p"; }
-check() { # NAME: a scrub, then its counters in REP MM
-	$BS raid check "$1" --wait
-	REP=$(dval "$1" repaired_cnt)
-	MM=$(dval "$1" mismatch_cnt)
-}
 
 # mkarray NAME LEVEL N [raid create options]: N plain files under an md array with the checksum log, filled with
 # random data (NAME.data).  Sets DOFF (member data offset) and DEVSEC (member data sectors).
@@ -43,11 +37,11 @@ mkarray() {
 	done
 	$BS raid create "$name" --level "$level" --raid-devices "$n" --chunk 64 --checksum-log \
 		"$@" "${devs[@]}" --wait 2>/dev/null
-	[ "$(dval "$name" checksum_log)" = on ] || fail "$name: no checksum log"
+	[ "$(raid_detail "$name" checksum_log)" = on ] || fail "$name: no checksum log"
 	head -c $(($($BS dm table "$name" | awk '{print $2}') * 512)) /dev/urandom >"$name.data"
 	nbdcopy --flush "$name.data" "$(uri "$name")"
 	DOFF=$($BS raid examine "$name""0.img" | sed -n 's/^ *Data Offset : \([0-9]*\) sectors/\1/p')
-	DEVSEC=$(dval "$name" used_dev_size)
+	DEVSEC=$(raid_detail "$name" used_dev_size)
 	[ -n "$DOFF" ] && [ -n "$DEVSEC" ] || fail "$name: no data offset or size"
 }
 
@@ -55,7 +49,7 @@ mkarray() {
 # A flush first: the log reaches the members with every flush.
 csumlog() {
 	local uuid
-	uuid=$(dval "$1" uuid | tr -d ':')
+	uuid=$(raid_detail "$1" uuid | tr -d ':')
 	$PY -c 'import nbd, sys
 h = nbd.NBD(); h.set_export_name(sys.argv[2]); h.connect_unix(sys.argv[1]); h.flush(); h.shutdown()' \
 		"$NBD_SOCK" "$1" || fail "$1: flush failed"
@@ -112,8 +106,8 @@ verify() {
 heal() {
 	local name=$1 n=$2 c0 c1 e0 rep1
 	DAMAGED=0
-	c0=$(dval "$name" corrected)
-	e0=$(dval "$name" checksum_errors)
+	c0=$(raid_detail "$name" corrected)
+	e0=$(raid_detail "$name" checksum_errors)
 	while read -r m s b; do
 		hit "$name" "$m" "$s" "$b" $((512 + RANDOM % 8192))
 	done < <($ROT plan "$RANDOM" 8 64 $((DEVSEC - 64)) "$n" 8704 24)
@@ -122,18 +116,18 @@ heal() {
 
 	nbdcopy "$(uri "$name")" "$name.back" || fail "$name: a read failed over damaged members"
 	cmp -s "$name.data" "$name.back" || fail "$name: a read returned wrong data"
-	c1=$(dval "$name" corrected)
+	c1=$(raid_detail "$name" corrected)
 	[ $((c1 - c0)) -gt 0 ] || fail "$name: the reads repaired nothing"
-	check "$name"
+	raid_scrub "$name"
 	rep1=$REP
 	[ "$MM" = 0 ] || fail "$name: the first check counted $MM mismatches"
 	[ $((c1 - c0 + REP)) = "$DAMAGED" ] ||
 		fail "$name: reads repaired $((c1 - c0)), the check $REP sectors; $DAMAGED were damaged"
-	[ "$(dval "$name" checksum_errors)" -gt "$e0" ] || fail "$name: no checksum error counted"
-	e0=$(dval "$name" checksum_errors)
-	check "$name"
+	[ "$(raid_detail "$name" checksum_errors)" -gt "$e0" ] || fail "$name: no checksum error counted"
+	e0=$(raid_detail "$name" checksum_errors)
+	raid_scrub "$name"
 	[ "$REP" = 0 ] && [ "$MM" = 0 ] || fail "$name: the second check reported $REP repaired, $MM mismatches"
-	[ "$(dval "$name" checksum_errors)" = "$e0" ] || fail "$name: the second check met bad blocks"
+	[ "$(raid_detail "$name" checksum_errors)" = "$e0" ] || fail "$name: the second check met bad blocks"
 	verify "$name" "$n" "$3" "$4"
 	csumlog "$name" "$n"
 	log "$name: reads repaired $((c1 - c0)) sectors, the check $rep1: ok"
@@ -159,7 +153,7 @@ $BS raid stop r5
 mkarray r6 6 5
 heal r6 5 6 2
 $BS raid fail r6 r64.img
-c0=$(dval r6 corrected)
+c0=$(raid_detail r6 corrected)
 DAMAGED=0
 # Two data members of stripe 15 (member sectors 1920-2047), at different places.
 read -r d0 d1 < <($ROT roles 6 2 5 15 | awk '{print $2, $3}')
@@ -167,8 +161,8 @@ hit r6 "$d0" 1960 0 4096
 hit r6 "$d1" 2000 100 4096
 bad=$(degraded_read r6) || fail "r6: degraded reads: $bad"
 [ "$bad" = 0 ] || fail "r6: $bad blocks failed degraded reads"
-[ $(($(dval r6 corrected) - c0)) = "$DAMAGED" ] || fail "r6: degraded reads did not repair $DAMAGED sectors"
-check r6
+[ $(($(raid_detail r6 corrected) - c0)) = "$DAMAGED" ] || fail "r6: degraded reads did not repair $DAMAGED sectors"
+raid_scrub r6
 [ "$REP" = 0 ] && [ "$MM" = 0 ] || fail "r6: a degraded check reported $REP repaired, $MM mismatches"
 verify r6 5 6 2
 log "r6 degraded: ok"
@@ -197,7 +191,7 @@ crash() { # NAME POLICY
 		--consistency-policy "$2" "${devs[@]}" --wait 2>/dev/null
 	size=$(($($BS dm table "$name" | awk '{print $2}') * 512))
 	DOFF=$($BS raid examine "$name""0.img" | sed -n 's/^ *Data Offset : \([0-9]*\) sectors/\1/p')
-	DEVSEC=$(dval "$name" used_dev_size)
+	DEVSEC=$(raid_detail "$name" used_dev_size)
 	for it in 1 2 3; do
 		$IO write "$(uri "$name")" "$name.state" "$size" 30 "$RANDOM" >/dev/null 2>&1 &
 		writer=$!
@@ -209,13 +203,13 @@ crash() { # NAME POLICY
 			fail "$name: assemble after a crash: $(cat assemble.err)"
 		$IO verify "$(uri "$name")" "$name.state" "$size" >verify.out ||
 			fail "$name: data lost after a crash: $(tail -3 verify.out)"
-		[ "$(dval "$name" checksum_errors)" = 0 ] ||
-			fail "$name: $(dval "$name" checksum_errors) false checksum errors after crash $it"
+		[ "$(raid_detail "$name" checksum_errors)" = 0 ] ||
+			fail "$name: $(raid_detail "$name" checksum_errors) false checksum errors after crash $it"
 	done
 	$BS raid wait "$name"
-	check "$name"
+	raid_scrub "$name"
 	[ "$REP" = 0 ] && [ "$MM" = 0 ] || fail "$name: check after crashes: $REP repaired, $MM mismatches"
-	[ "$(dval "$name" checksum_errors)" = 0 ] || fail "$name: false checksum errors in the check"
+	[ "$(raid_detail "$name" checksum_errors)" = 0 ] || fail "$name: false checksum errors in the check"
 	csumlog "$name" 3
 	log "$name: 3 unclean stops ($2): ok"
 	$BS raid stop "$name"

@@ -16,12 +16,11 @@ GROWIO="$PY $TOP/tests/integration/helpers/growio.py"
 CRASHIO="$PY $TOP/tests/integration/helpers/crashio.py"
 CHUNK=64 # KiB
 data_offset() { mdadm --examine "$1" | sed -n 's/^ *Data Offset : \([0-9]*\) sectors/\1/p'; }
-detail() { $BS dm message "$1" 0 detail | sed -n "s/^$2: //p"; }
 table_len() { $BS dm table "$1" | awk '{print $2}'; }
 progress() { # percent of the running reshape, or "none"
 	local p
-	p=$(detail "$1" sync_progress)
-	[ "$(detail "$1" sync_action)" = reshape ] && [ -n "$p" ] || { echo none; return; }
+	p=$(raid_detail "$1" sync_progress)
+	[ "$(raid_detail "$1" sync_action)" = reshape ] && [ -n "$p" ] || { echo none; return; }
 	echo $((${p%/*} * 100 / ${p#*/}))
 }
 
@@ -70,9 +69,9 @@ grow_one() {
 	# the new size, for a new connection
 	local want=$(((sectors / (old - parity)) * (new - parity)))
 	[ "$(table_len "$name")" = "$want" ] || fail "$name: table has $(table_len "$name") sectors, want $want"
-	[ "$(detail "$name" array_size)" = "$want" ] || fail "$name: detail array_size"
+	[ "$(raid_detail "$name" array_size)" = "$want" ] || fail "$name: detail array_size"
 	[ "$(nbdinfo --size "$(uri "$name")")" = $((want * 512)) ] || fail "$name: NBD size"
-	[ "$(detail "$name" raid_devices)" = "$new" ] || fail "$name: raid_devices"
+	[ "$(raid_detail "$name" raid_devices)" = "$new" ] || fail "$name: raid_devices"
 
 	# the data, byte for byte; the new space reads as zeroes
 	nbdcopy "$(uri "$name")" "$name.back"
@@ -96,7 +95,7 @@ grow_one() {
 		fail "$name: member layout differs from the model"
 	$BS dm resume "$name"
 	$BS raid check "$name" --wait
-	[ "$(detail "$name" mismatch_cnt)" = 0 ] || fail "$name: mismatch_cnt $(detail "$name" mismatch_cnt)"
+	[ "$(raid_detail "$name" mismatch_cnt)" = 0 ] || fail "$name: mismatch_cnt $(raid_detail "$name" mismatch_cnt)"
 
 	# and after a restart of the array
 	$BS raid stop "$name" 2>/dev/null
@@ -123,12 +122,12 @@ if command -v xz >/dev/null; then
 	$BS raid assemble lx lx.0 lx.1 lx.2 2>/dev/null
 	$BS raid add lx lx.3 2>/dev/null
 	$BS raid grow lx --raid-devices 4 --wait 2>/dev/null
-	[ "$(detail lx raid_devices)" = 4 ] || fail "lx: raid devices"
+	[ "$(raid_detail lx raid_devices)" = 4 ] || fail "lx: raid devices"
 	[ "$( (nbdcopy "$(uri lx)" - || true) | head -c "$bytes" | sha256sum | cut -d' ' -f1)" = "$want" ] ||
 		fail "lx: the Linux-made array's data changed in the grow"
 	mdadm --examine lx.3 | grep -q 'Device Role : Active device 3' || fail "lx: mdadm on the new member"
 	$BS raid check lx --wait
-	[ "$(detail lx mismatch_cnt)" = 0 ] || fail "lx: mismatch_cnt"
+	[ "$(raid_detail lx mismatch_cnt)" = 0 ] || fail "lx: mismatch_cnt"
 	$BS raid stop lx 2>/dev/null
 	log "lx: a Linux-made RAID5 3 -> 4 ok"
 fi
@@ -190,14 +189,14 @@ done
 $BS raid wait rc 2>/dev/null
 $CRASHIO verify "$(uri rc)" state "$SIZE" >verify.out || { cat verify.out; fail "data after the grow"; }
 [ "$(table_len rc)" = $((SIZE / 512 * 3 / 2)) ] || fail "size after the resumed grow"
-[ "$(detail rc raid_devices)" = 4 ] || fail "raid devices after the resumed grow"
+[ "$(raid_detail rc raid_devices)" = 4 ] || fail "raid devices after the resumed grow"
 nbdcopy "$(uri rc)" rc.back
 $BS dm suspend rc
 $MODEL check 5 2 $((CHUNK * 2)) rc.back c0 c1 c2 c3 --offset "$(data_offset c0)" >/dev/null ||
 	fail "member layout after the resumed grow"
 $BS dm resume rc
 $BS raid check rc --wait
-[ "$(detail rc mismatch_cnt)" = 0 ] || fail "mismatch_cnt $(detail rc mismatch_cnt) after the crashes"
+[ "$(raid_detail rc mismatch_cnt)" = 0 ] || fail "mismatch_cnt $(raid_detail rc mismatch_cnt) after the crashes"
 $BS raid stop rc 2>/dev/null
 
 # ---- a member fails in the middle: the grow stops, the data stays there ----
@@ -216,7 +215,7 @@ p=$(progress rf)
 [ "$p" != none ] && [ "$p" -lt 100 ] || fail "rf: no reshape running ($p)"
 $BS raid fail rf f1 2>/dev/null
 sleep 1
-detail rf reshape_paused | grep -q . || fail "rf: the grow did not stop after a failure"
+raid_detail rf reshape_paused | grep -q . || fail "rf: the grow did not stop after a failure"
 p2=$(progress rf)
 sleep 1
 [ "$(progress rf)" = "$p2" ] || fail "rf: the grow went on with a failed member"

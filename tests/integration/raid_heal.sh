@@ -27,13 +27,7 @@ log "seed $SEED"
 RANDOM=$SEED
 start_daemon
 
-dval() { $BS dm message "$1" 0 detail | sed -n "s/^$2: //p"; }
 imis() { $BS dm status "$1" | awk '{print $4}'; } # mismatches an integrity device counted
-check() {                                          # NAME: a scrub, then its counters in REP MM
-	$BS raid check "$1" --wait
-	REP=$(dval "$1" repaired_cnt)
-	MM=$(dval "$1" mismatch_cnt)
-}
 
 # mkarray NAME LEVEL N [raid create options]: N integrity files (default journal mode)
 # under an md array; fills it with random data (NAME.data).  Sets DOFF (member data offset,
@@ -58,7 +52,7 @@ mkarray() {
 		$BS dm resume "$name-i$i"
 	done
 	DOFF=$($BS raid examine "/dev/mapper/$name-i0" | sed -n 's/^ *Data Offset : \([0-9]*\) sectors/\1/p')
-	DEVSEC=$(dval "$name" used_dev_size)
+	DEVSEC=$(raid_detail "$name" used_dev_size)
 	[ -n "$DOFF" ] && [ -n "$DEVSEC" ] || fail "$name: no data offset or size"
 }
 
@@ -106,7 +100,7 @@ dd if=m11.img of=after bs=30720 count=1 skip="$off" iflag=skip_bytes status=none
 want=$({ cmp -l before after || true; } | awk -v o=$((off % 512)) '{print int(($1 - 1 + o) / 512)}' | sort -u | wc -l)
 [ "$want" -ge 60 ] || fail "m1: the damage changed only $want sectors"
 log "m1: 30 KiB at byte $off of m11.img (member sector $s): $want sectors damaged"
-check m1
+raid_scrub m1
 [ "$REP" = "$want" ] || fail "m1: the first check repaired $REP sectors, not $want"
 [ "$MM" = 0 ] || fail "m1: the first check counted $MM mismatches"
 # Logged per scrub window, with the member: the lines add up to the damage.
@@ -114,10 +108,10 @@ logged=$(sed -n 's|.*m1: repaired \([0-9]*\) bad sectors in .* on /dev/mapper/m1
 	"$T/daemon.log" | awk '{s += $1} END {print s + 0}')
 [ "$logged" = "$want" ] || fail "m1: the log names $logged repaired sectors on m1-i1, not $want"
 before=$(mismatches m1 2)
-check m1
+raid_scrub m1
 [ "$REP" = 0 ] && [ "$MM" = 0 ] || fail "m1: the second check reported $REP repaired, $MM mismatches"
 [ "$(mismatches m1 2)" = "$before" ] || fail "m1: the second check met integrity errors"
-[ "$(dval m1 corrected)" = "$want" ] || fail "m1: corrected is $(dval m1 corrected), not $want"
+[ "$(raid_detail m1 corrected)" = "$want" ] || fail "m1: corrected is $(raid_detail m1 corrected), not $want"
 verify m1 2 1 0
 log "m1: ok"
 
@@ -131,7 +125,7 @@ heal() {
 	# HEAL_MAP: the members random damage may hit (default all; see RAID10 far/offset below).
 	read -r -a map <<<"${HEAL_MAP:-$(seq -s ' ' 0 $((${HEAL_MEMBERS:-$n} - 1)))}"
 	DAMAGED=0
-	c0=$(dval "$name" corrected)
+	c0=$(raid_detail "$name" corrected)
 	if [ "$5" != - ]; then
 		hit "$name" "$5" $((256 + RANDOM % 16)) $((RANDOM % 512)) 4096
 		hit "$name" "$6" $((320 + RANDOM % 16)) $((RANDOM % 512)) 4096
@@ -148,20 +142,20 @@ heal() {
 
 	nbdcopy "$(uri "$name")" "$name.back" || fail "$name: a read failed over damaged members"
 	cmp -s "$name.data" "$name.back" || fail "$name: a read returned wrong data"
-	c1=$(dval "$name" corrected)
+	c1=$(raid_detail "$name" corrected)
 	[ $((c1 - c0)) -gt 0 ] || fail "$name: the reads repaired nothing"
-	check "$name"
+	raid_scrub "$name"
 	rep1=$REP
 	[ "$MM" = 0 ] || fail "$name: the first check counted $MM mismatches"
 	[ $((c1 - c0 + REP)) = "$DAMAGED" ] ||
 		fail "$name: reads repaired $((c1 - c0)), the check $REP sectors; $DAMAGED were damaged"
-	[ "$(dval "$name" corrected)" = $((c0 + DAMAGED)) ] || fail "$name: corrected counter"
+	[ "$(raid_detail "$name" corrected)" = $((c0 + DAMAGED)) ] || fail "$name: corrected counter"
 	before=$(mismatches "$name" "$n")
-	check "$name"
+	raid_scrub "$name"
 	[ "$REP" = 0 ] && [ "$MM" = 0 ] || fail "$name: the second check reported $REP repaired, $MM mismatches"
 	[ "$(mismatches "$name" "$n")" = "$before" ] || fail "$name: the second check met integrity errors"
 	verify "$name" "$n" "$3" "$4"
-	[ "$(dval "$name" failed_devices)" = "${HEAL_FAILED:-0}" ] || fail "$name: a member was failed"
+	[ "$(raid_detail "$name" failed_devices)" = "${HEAL_FAILED:-0}" ] || fail "$name: a member was failed"
 	log "$name: reads repaired $((c1 - c0)) sectors, the check $rep1: ok"
 }
 
@@ -179,10 +173,10 @@ race() {
 	for i in $(seq 20); do
 		head -c "$(stat -c %s "$name.data")" /dev/urandom >"$name.data"
 		nbdcopy --flush "$name.data" "$(uri "$name")" || fail "$name: a write failed during a scrub"
-		[ "$(dval "$name" sync_action)" = idle ] && [ "$(dval "$name" sync_pending)" = no ] && break
+		[ "$(raid_detail "$name" sync_action)" = idle ] && [ "$(raid_detail "$name" sync_pending)" = no ] && break
 	done
 	$BS raid wait "$name"
-	check "$name"
+	raid_scrub "$name"
 	[ "$MM" = 0 ] || fail "$name: $MM mismatches after writes during a scrub"
 	[ "$REP" = 0 ] || fail "$name: $REP sectors still bad after the rewrite"
 	verify "$name" "$n" "$3" "$4"
@@ -216,7 +210,7 @@ h.shutdown()
 if not 1 <= bad <= 2:
     sys.exit("%d blocks failed, not 1 or 2" % bad)
 PY
-check r5
+raid_scrub r5
 [ "$REP" = 0 ] && [ "$MM" = 0 ] || fail "r5: a degraded check reported $REP repaired, $MM mismatches"
 grep -q "r5: check: sectors .* are unreadable" "$T/daemon.log" || fail "r5: the lost block was not logged"
 log "r5 degraded: the lost block reads as an error: ok"

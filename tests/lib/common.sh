@@ -126,3 +126,12 @@ mkimg() { # size files...
 randfile() { head -c "$(($2 * 1048576))" /dev/urandom >"$1"; }
 
 sectors() { echo $(($(stat -c %s "$1") / 512)); }
+# raid_detail NAME FIELD: one field of an md array's `detail` (dm message NAME 0 detail)
+raid_detail() { $BS dm message "$1" 0 detail | sed -n "s/^$2: //p"; }
+# raid_scrub NAME: `raid check --wait`, then the counters it left in REP (repaired_cnt) and
+# MM (mismatch_cnt)
+raid_scrub() {
+	$BS raid check "$1" --wait
+	REP=$(raid_detail "$1" repaired_cnt)
+	MM=$(raid_detail "$1" mismatch_cnt)
+}
