@@ -808,6 +808,15 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 			for (unsigned k = 0; k < dd; k++) {
 				unsigned m = w->lay.data[k];
 
+				/*
+				 * A chunk the write covers entirely is taken from the caller's
+				 * buffer as it is (no copy: on a full-stripe write that is all of
+				 * them), unless repair_bad() below needs it in bufs[m].
+				 */
+				if (!(want & (1ull << m)) && !(bad & (1ull << m))) {
+					dat[k] = w->src[k];
+					continue;
+				}
 				if (w->lo[k] < w->hi[k])
 					memcpy(bufs[m] + ((w->lo[k] - w->plo) << 9), w->src[k],
 					       (w->hi[k] - w->lo[k]) << 9);
