@@ -85,4 +85,11 @@ int bs_sector_cipher_ivs(struct bs_sector_cipher *c, uint64_t sector, size_t nse
 int bs_sector_cipher_crypt_ivs(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
 			       size_t len, const uint8_t *ivs);
 
+/*
+ * For tests and benchmarks: whether ciphers created from now on may use the CPU's AES
+ * instructions (AES-NI on x86-64) for XTS instead of the portable path built on OpenSSL's
+ * AES-ECB.  On by default; the answers are the same either way.
+ */
+void bs_sector_cipher_set_accel(bool on);
+
 #endif
