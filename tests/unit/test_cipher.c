@@ -1003,9 +1003,9 @@ static void check_xts_against_reference(struct bs_sector_cipher *c, const uint8_
 
 /*
  * aes-xts-plain64 with 256- and 512-bit keys (distinct halves) against OpenSSL's XTS called
- * sector by sector, with and without the AES-NI path: lengths of 1 to 19 sectors (around the
- * batches of eight sectors the fast path works in), every sector size, sector numbers around
- * 2^32 and beyond, iv_large_sectors.
+ * sector by sector, at every level of acceleration (VAES, AES-NI, none) the CPU has: lengths of 1
+ * to 19 sectors (around the batches of eight sectors the fast path works in), every sector size,
+ * sector numbers around 2^32 and beyond, iv_large_sectors.
  */
 static void test_xts_reference(void **state)
 {
@@ -1014,8 +1014,8 @@ static void test_xts_reference(void **state)
 	static const uint64_t sectors[] = {0, 1, 0xfffffff8ull, 0x123456789abull};
 
 	(void)state;
-	for (int accel = 1; accel >= 0; accel--) {
-		bs_sector_cipher_set_accel(accel);
+	for (int accel = BS_ACCEL_VAES; accel >= BS_ACCEL_NONE; accel--) {
+		bs_sector_cipher_set_accel((enum bs_cipher_accel)accel);
 		for (size_t key_len = 32; key_len <= 64; key_len += 32) {
 			uint8_t key[64];
 
@@ -1039,12 +1039,12 @@ static void test_xts_reference(void **state)
 			}
 		}
 	}
-	bs_sector_cipher_set_accel(true);
+	bs_sector_cipher_set_accel(BS_ACCEL_VAES);
 }
 
 /*
  * Every XTS key size (including AES-192, which OpenSSL's XTS lacks, and equal key halves) and
- * IV mode gives the same answers with and without the AES-NI path.
+ * IV mode gives the same answers at every level of acceleration (VAES, AES-NI, none).
  */
 static void test_xts_accel_same(void **state)
 {
@@ -1062,30 +1062,37 @@ static void test_xts_accel_same(void **state)
 	for (size_t si = 0; si < sizeof(specs) / sizeof(specs[0]); si++) {
 		for (size_t key_len = 32; key_len <= 64; key_len += 16) {
 			for (int equal = 0; equal < 2; equal++) {
-				struct bs_sector_cipher *fast, *slow;
+				struct bs_sector_cipher *fast[2], *slow;
 				uint8_t key[64];
 
 				rng_fill(key, key_len);
 				if (equal)
 					memcpy(key + key_len / 2, key, key_len / 2);
-				bs_sector_cipher_set_accel(true);
-				fast = new_cipher(specs[si], key, key_len, 512, false);
-				bs_sector_cipher_set_accel(false);
+				for (int l = 0; l < 2; l++) {
+					bs_sector_cipher_set_accel(l ? BS_ACCEL_VAES
+								     : BS_ACCEL_AESNI);
+					fast[l] = new_cipher(specs[si], key, key_len, 512, false);
+				}
+				bs_sector_cipher_set_accel(BS_ACCEL_NONE);
 				slow = new_cipher(specs[si], key, key_len, 512, false);
-				bs_sector_cipher_set_accel(true);
+				bs_sector_cipher_set_accel(BS_ACCEL_VAES);
 				for (int enc = 0; enc < 2; enc++) {
 					uint64_t sector = rng() >> (rng() % 64);
 
-					assert_int_equal(
-					    bs_sector_cipher_crypt(fast, enc, pt, a, len, sector),
-					    0);
 					memcpy(b, pt, len);
 					assert_int_equal(
 					    bs_sector_cipher_crypt(slow, enc, b, b, len, sector),
 					    0);
-					assert_memory_equal(a, b, len);
+					for (int l = 0; l < 2; l++) {
+						assert_int_equal(
+						    bs_sector_cipher_crypt(fast[l], enc, pt, a, len,
+									   sector),
+						    0);
+						assert_memory_equal(a, b, len);
+					}
 				}
-				bs_sector_cipher_free(fast);
+				bs_sector_cipher_free(fast[0]);
+				bs_sector_cipher_free(fast[1]);
 				bs_sector_cipher_free(slow);
 			}
 		}
