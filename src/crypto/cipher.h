@@ -6,7 +6,8 @@
  * <ivmode>[:<ivopts>]" (e.g. capi:xts(aes)-plain64), or cipher_null.  A sector cipher holds
  * one key and encrypts whole sectors; each sector's IV is derived from its number the way the
  * IV mode says.  Key schedules are set up once, in a pool of OpenSSL contexts that grows to
- * the number of requests running at once: the hot path neither allocates nor re-keys.
+ * the number of requests running at once (and, for XTS on x86-64 with AES-NI, as round keys
+ * for the AES instructions): the hot path neither allocates nor re-keys.
  *
  * Besides dm-crypt's IV modes (unchanged), two blkstack extensions reproduce NetBSD cgd(4):
  * "encblkno1" (IV = E_k(n) with n the sector number as a 64-bit little-endian integer,
@@ -84,5 +85,14 @@ unsigned bs_sector_cipher_iv_size(const struct bs_sector_cipher *c);
 int bs_sector_cipher_ivs(struct bs_sector_cipher *c, uint64_t sector, size_t nsec, uint8_t *out);
 int bs_sector_cipher_crypt_ivs(struct bs_sector_cipher *c, bool encrypt, const void *in, void *out,
 			       size_t len, const uint8_t *ivs);
+
+/*
+ * For tests and benchmarks: how far XTS ciphers created from now on may go in using the
+ * CPU's AES instructions (on x86-64: AES-NI, then VAES with AVX2), as far as the CPU has
+ * them, instead of the portable path built on OpenSSL's AES-ECB.  BS_ACCEL_VAES (all there
+ * is) by default; the answers are the same at every level.
+ */
+enum bs_cipher_accel { BS_ACCEL_NONE, BS_ACCEL_AESNI, BS_ACCEL_VAES };
+void bs_sector_cipher_set_accel(enum bs_cipher_accel max);
 
 #endif
