@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -46,16 +44,10 @@
 #define RBUF_SIZE  (64u << 10)
 #define DIRECT_MIN (16u << 10)
 /*
- * Who reads next.  The reader (the holder of read_lock) gives up the socket before it serves
- * what it read, always: keeping it while serving a request that looked quick held up every
- * request behind one that was not (a `delay` segment, a suspended device, a cache miss on a
- * real disk), and replies are promised out of order.  Idle workers wait in epoll_wait() on
- * the connection's epoll set, which holds the socket (EPOLLONESHOT: armed only while nobody
- * reads and nothing is buffered, so one arrival wakes one worker) and an eventfd (a "kick":
- * buffered bytes are waiting, or the connection is closing).  A reader leaving with nothing
- * buffered only re-arms the socket: at queue depth 1 the request is read by whichever worker
- * the next arrival wakes (often the one that just answered), instead of every request waking
- * a second thread to sit in recv() for the next one.
+ * The reader hands the socket to the next worker before it serves what it read, always:
+ * keeping it while serving a request that looked quick (to save the wakeup at queue depth
+ * 1) held up every request behind one that was not (a `delay` segment, a suspended device,
+ * a cache miss on a real disk), and replies are promised out of order.
  */
 
 struct listener {
@@ -81,7 +73,6 @@ struct conn {
 	struct nbd_export_limits lim;
 	bool no_zeroes;
 	unsigned nthreads; /* workers started for transmission */
-	int epfd, evfd;	   /* with nthreads > 1: who reads next (see above); -1 if none */
 	/* read_lock: the receive buffer, rbuf[rpos..rlen) not yet consumed (NULL in handshake) */
 	char *rbuf;
 	size_t rpos, rlen;
@@ -874,66 +865,10 @@ static int run_request(struct conn *c, const struct nbd_request *req, void *buf)
 	return bs_device_submit(c->dev, &io);
 }
 
-/* Wakes one idle worker (each worker leaving wakes the next, so all of them go). */
-static void kick(struct conn *c)
-{
-	uint64_t one = 1;
-
-	if (c->evfd >= 0 && write(c->evfd, &one, sizeof(one)) < 0)
-		bs_debug("nbd: eventfd write: %s", strerror(errno));
-}
-
 static void conn_close(struct conn *c)
 {
 	if (!atomic_exchange(&c->closing, true))
 		shutdown(c->fd, SHUT_RD);
-	kick(c);
-}
-
-/* Lets the next arrival on the socket wake one idle worker. */
-static void arm_socket(struct conn *c)
-{
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = 0};
-
-	if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &ev))
-		bs_debug("nbd: epoll_ctl: %s", strerror(errno));
-}
-
-/*
- * An idle worker's wait for its turn to read.  Returns 0 holding read_lock with bytes to read
- * (buffered, or on the socket), or -1 when the connection is closing or the client left.
- */
-static int wait_turn(struct conn *c)
-{
-	for (;;) {
-		struct epoll_event ev;
-		ssize_t n;
-
-		if (atomic_load(&c->closing))
-			return -1;
-		if (epoll_wait(c->epfd, &ev, 1, -1) < 0 && errno != EINTR)
-			return -1;
-		if (atomic_load(&c->closing))
-			return -1;
-		pthread_mutex_lock(&c->read_lock);
-		if (c->rpos < c->rlen)
-			return 0;
-		do
-			n = recv(c->fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
-		while (n < 0 && errno == EINTR);
-		if (n > 0) {
-			c->rpos = 0;
-			c->rlen = (size_t)n;
-			return 0;
-		}
-		if (n == 0 || errno != EAGAIN) {
-			pthread_mutex_unlock(&c->read_lock);
-			return -1;
-		}
-		/* Woken for bytes another worker has read meanwhile: wait again. */
-		arm_socket(c);
-		pthread_mutex_unlock(&c->read_lock);
-	}
 }
 
 static void conn_free(struct conn *c)
@@ -972,10 +907,6 @@ static void conn_free(struct conn *c)
 		}
 		bs_device_put(c->dev);
 	}
-	if (c->epfd >= 0)
-		close(c->epfd);
-	if (c->evfd >= 0)
-		close(c->evfd);
 	pthread_mutex_destroy(&c->read_lock);
 	pthread_mutex_destroy(&c->write_lock);
 	free(c->rbuf);
@@ -1001,9 +932,8 @@ static int ensure_cap(void **buf, size_t *cap, size_t len)
 }
 
 /*
- * A worker: the reader (the holder of read_lock) reads one request and its payload, gives up
- * the socket (kicking another worker if more is buffered, re-arming the socket if not) and
- * serves the request.  A lone worker (TLS) keeps it.
+ * A worker: the reader (the holder of read_lock) reads one request and its payload, hands
+ * the socket to the next worker and serves the request.  A lone worker (TLS) keeps it.
  */
 static void *worker(void *arg)
 {
@@ -1019,9 +949,7 @@ static void *worker(void *arg)
 		uint32_t err = 0;
 		int r;
 
-		if (!reader && c->nthreads > 1 && wait_turn(c))
-			break;
-		if (!reader && c->nthreads == 1)
+		if (!reader)
 			pthread_mutex_lock(&c->read_lock);
 		reader = true;
 		if (atomic_load(&c->closing) || conn_recv(c, hdr, sizeof(hdr)))
@@ -1046,10 +974,6 @@ static void *worker(void *arg)
 			break;
 		}
 		if (c->nthreads > 1) {
-			if (c->rpos < c->rlen)
-				kick(c);
-			else
-				arm_socket(c);
 			pthread_mutex_unlock(&c->read_lock);
 			reader = false;
 		}
@@ -1074,7 +998,7 @@ static void *worker(void *arg)
 	}
 	if (reader)
 		pthread_mutex_unlock(&c->read_lock);
-	conn_close(c); /* and wakes the next idle worker, which leaves too */
+	conn_close(c);
 	free(buf);
 	bs_scratch_release_thread();
 	if (atomic_fetch_sub(&c->workers, 1) == 1)
@@ -1103,20 +1027,6 @@ static void *conn_main(void *arg)
 	nthreads = c->ssl ? 1 : threads_per_conn;
 	c->nthreads = nthreads;
 	c->rbuf = malloc(RBUF_SIZE);
-	if (c->rbuf && nthreads > 1) {
-		struct epoll_event sock = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = 0};
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u32 = 1};
-
-		c->epfd = epoll_create1(EPOLL_CLOEXEC);
-		c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (c->epfd < 0 || c->evfd < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->fd, &sock) ||
-		    epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->evfd, &ev)) {
-			bs_warn("nbd: cannot set up the connection's epoll set: %s",
-				strerror(errno));
-			free(c->rbuf);
-			c->rbuf = NULL;
-		}
-	}
 	if (!c->rbuf) {
 		atomic_store(&c->workers, 1);
 		conn_close(c);
@@ -1175,7 +1085,6 @@ static void *accept_loop(void *arg)
 			continue;
 		}
 		c->fd = fd;
-		c->epfd = c->evfd = -1;
 		c->tls_ok = l->tcp;
 		pthread_mutex_init(&c->read_lock, NULL);
 		pthread_mutex_init(&c->write_lock, NULL);
