@@ -963,7 +963,7 @@ static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, c
 {
 	const unsigned ss = c->sector_size, step = ss >> 9;
 	const size_t piece = XTS_PIECE / ss * ss;
-	uint8_t *t = x->buf, *ivs = x->buf + piece; /* reserve() gave piece + 16 per sector */
+	uint8_t *t, *ivs;
 	int r;
 
 	if (c->rk) {
@@ -971,6 +971,9 @@ static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, c
 		return aesni_xts(c, x, encrypt, in, out, len, sector, given);
 #endif
 	}
+	/* reserve() gave piece + 16 per sector (not on the AES-NI path: x->buf may be NULL) */
+	t = x->buf;
+	ivs = x->buf + piece;
 	for (size_t done = 0; done < len; done += piece) {
 		const size_t n = len - done < piece ? len - done : piece;
 		const unsigned nsec = (unsigned)(n / ss);
