@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 		"  --foreground, -f      stay in the foreground, log to stderr\n"
 		"  --pidfile FILE        write the daemon's pid to FILE\n"
 		"  --threads N           I/O threads per NBD connection (default 8)\n"
+		"  --poll-us N           poll an NBD socket up to N us before sleeping on it\n"
+		"                        (adaptive; default 50, 0 = never poll)\n"
 		"  --direct              open host files with O_DIRECT where requests are aligned\n"
 		"  --tls-cert FILE       offer TLS (NBD STARTTLS) on TCP listeners, with this\n"
 		"  --tls-key FILE        certificate chain and private key (PEM)\n"
@@ -48,6 +51,16 @@ static void usage(FILE *f)
 		"  --verbose, -v         debug logging\n"
 		"  --version, --help\n",
 		BS_CONTROL_DEFAULT, BS_NBD_DEFAULT);
+}
+
+/* Parses a numeric option's value within [LO, HI]; says what was expected when it is not. */
+static int int_option(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	if (!bs_parse_uint_range(arg, lo, hi, out))
+		return 0;
+	fprintf(stderr, "blkstackd: %s: expected %" PRIu64 " to %" PRIu64 ", got \"%s\"\n", name,
+		lo, hi, arg);
+	return -1;
 }
 
 /* mkdir -p for the directory that will hold PATH. */
@@ -90,6 +103,7 @@ int main(int argc, char **argv)
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"pidfile", required_argument, NULL, 'p'},
 	    {"threads", required_argument, NULL, 't'},
+	    {"poll-us", required_argument, NULL, 'P'},
 	    {"direct", no_argument, NULL, 'D'},
 	    {"default-stack", required_argument, NULL, 's'},
 	    {"tls-cert", required_argument, NULL, 'C'},
@@ -105,7 +119,8 @@ int main(int argc, char **argv)
 	const char *nbd[MAX_NBD];
 	unsigned nnbd = 0;
 	bool foreground = false, verbose = false;
-	struct bs_nbd_options nopt = {0};
+	struct bs_nbd_options nopt = {.poll_us = -1};
+	uint64_t n;
 	struct strbuf err = STRBUF_INIT, info = STRBUF_INIT;
 	int ready_pipe[2] = {-1, -1};
 	sigset_t sigs;
@@ -129,18 +144,16 @@ int main(int argc, char **argv)
 		case 'p':
 			pidfile = optarg;
 			break;
-		case 't': {
-			uint64_t n;
-
-			if (bs_parse_uint_range(optarg, 1, 64, &n)) {
-				fprintf(stderr,
-					"blkstackd: --threads: expected 1 to 64, got \"%s\"\n",
-					optarg);
+		case 't':
+			if (int_option("--threads", optarg, 1, 64, &n))
 				return 2;
-			}
 			nopt.threads_per_conn = (unsigned)n;
 			break;
-		}
+		case 'P':
+			if (int_option("--poll-us", optarg, 0, 1000, &n))
+				return 2;
+			nopt.poll_us = (int)n;
+			break;
 		case 'D':
 			bs_bdev_set_direct_io(true);
 			break;

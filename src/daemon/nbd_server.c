@@ -49,6 +49,19 @@
  * 1) held up every request behind one that was not (a `delay` segment, a suspended device,
  * a cache miss on a real disk), and replies are promised out of order.
  */
+/*
+ * Polling.  On a VM whose idle vCPUs halt, most of a queue depth 1 round trip is the wakeup
+ * of the thread blocked in recv().  So the reader first asks the socket without blocking,
+ * again and again, for up to a window (poll_ns) before it blocks.  The window adapts per
+ * connection: when the client's next bytes came within poll_max_ns of the start of the
+ * wait, polling would have caught them and the window doubles (up to poll_max_ns); when they
+ * took longer, it halves, down to zero.  A connection whose client pauses stops polling
+ * after a few requests; one that keeps the server busy never waits, so never polls.  Data is
+ * never delayed by it: every poll is a recv().  TLS connections do not poll.
+ */
+#define DEFAULT_POLL_NS 50000u
+#define MAX_POLL_NS	1000000u
+#define POLL_MIN_NS	2000u /* below this the window is closed */
 
 struct listener {
 	int fd;
@@ -76,10 +89,12 @@ struct conn {
 	/* read_lock: the receive buffer, rbuf[rpos..rlen) not yet consumed (NULL in handshake) */
 	char *rbuf;
 	size_t rpos, rlen;
+	unsigned poll_ns; /* read_lock: the current polling window (see Polling above) */
 	struct conn *next;
 };
 
 static unsigned threads_per_conn = DEFAULT_THREADS;
+static unsigned poll_max_ns = DEFAULT_POLL_NS;
 static SSL_CTX *tls_ctx; /* NULL: no TLS */
 static bool tls_required;
 static struct listener *listeners;
@@ -94,6 +109,9 @@ int bs_nbd_init(const struct bs_nbd_options *opt, struct strbuf *err)
 	if (opt && opt->threads_per_conn)
 		threads_per_conn =
 		    opt->threads_per_conn > MAX_THREADS ? MAX_THREADS : opt->threads_per_conn;
+	if (opt && opt->poll_us >= 0)
+		poll_max_ns = opt->poll_us * 1000u > MAX_POLL_NS ? MAX_POLL_NS
+								 : (unsigned)opt->poll_us * 1000u;
 	if (!opt || (!opt->tls_cert && !opt->tls_key && !opt->tls_ca && !opt->tls_required))
 		return 0;
 	if (!opt->tls_cert || !opt->tls_key) {
@@ -136,12 +154,17 @@ fail:
 
 /* ---- socket helpers ---------------------------------------------------------------------- */
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_ns() / 1000000u;
 }
 
 /*
@@ -284,6 +307,44 @@ static int skip_bytes(struct conn *c, uint64_t len)
 }
 
 /*
+ * One recv() into the receive buffer that waits for data: polled first, see Polling above.
+ * Returns what recv() returns (errno set on -1).  Under read_lock.
+ */
+static ssize_t plain_wait_recv(struct conn *c)
+{
+	uint64_t start = 0, now;
+	ssize_t n;
+
+	if (poll_max_ns) {
+		n = recv(c->fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return n; /* no wait: the window stays as it is */
+		start = now_ns();
+		while (c->poll_ns && now_ns() - start < c->poll_ns) {
+			n = recv(c->fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
+			if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+				return n; /* caught by polling: the window was right */
+		}
+	}
+	do
+		n = recv(c->fd, c->rbuf, RBUF_SIZE, 0);
+	while (n < 0 && errno == EINTR);
+	if (poll_max_ns && n > 0) {
+		now = now_ns();
+		if (now - start <= poll_max_ns) {
+			unsigned grown = c->poll_ns ? c->poll_ns * 2 : poll_max_ns / 4;
+
+			c->poll_ns = grown > poll_max_ns ? poll_max_ns : grown;
+		} else {
+			c->poll_ns /= 2;
+			if (c->poll_ns < POLL_MIN_NS)
+				c->poll_ns = 0;
+		}
+	}
+	return n;
+}
+
+/*
  * Refills the (empty) receive buffer with what the client has sent, at least one byte,
  * waiting for it.  Returns the byte count or -errno.  Under read_lock.
  */
@@ -299,9 +360,7 @@ static ssize_t rbuf_fill(struct conn *c)
 			return -ECONNRESET;
 		n = k;
 	} else {
-		do
-			n = recv(c->fd, c->rbuf, RBUF_SIZE, 0);
-		while (n < 0 && errno == EINTR);
+		n = plain_wait_recv(c);
 		if (n < 0)
 			return -errno;
 		if (n == 0)

@@ -15,6 +15,7 @@
 
 struct bs_nbd_options {
 	unsigned threads_per_conn; /* 0 = default */
+	int poll_us;		   /* longest polling window in us, 0 = none; < 0 = default */
 	const char *tls_cert;	   /* PEM certificate chain: TLS is offered on TCP listeners */
 	const char *tls_key;	   /* PEM private key */
 	const char *tls_ca;	   /* PEM CA: clients must present a certificate it signed */
