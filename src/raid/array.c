@@ -111,7 +111,8 @@ int member_io_raw(struct raid_array *a, unsigned r, enum bs_op op, void *buf, ui
 		  uint64_t nsect, unsigned flags)
 {
 	struct member *m = &a->m[r];
-	struct bs_io io = {.op = op, .flags = flags, .len = nsect << 9, .buf = buf};
+	struct bs_io io = {
+	    .op = op, .flags = flags & ~RAID_IO_QUIET, .len = nsect << 9, .buf = buf};
 	int e;
 
 	pthread_rwlock_rdlock(&a->mlock);
@@ -170,7 +171,7 @@ uint64_t rewrite_bad(struct raid_array *a, unsigned r, uint64_t ms, uint64_t n, 
 
 		if (e > n)
 			e = n;
-		rr = member_io(a, r, BS_OP_READ, tmp, ms + o, e - o, 0);
+		rr = member_io(a, r, BS_OP_READ, tmp, ms + o, e - o, RAID_IO_QUIET);
 		if (rr && is_media_error(rr)) {
 			if (member_io(a, r, BS_OP_WRITE, (void *)(good + (o << 9)), ms + o, e - o,
 				      0)) {
@@ -413,7 +414,7 @@ int mirror_fill_units(struct raid_array *a, const struct raid_loc *loc, unsigned
 			    !member_readable(a, loc[k].member, loc[k].sector + n))
 				continue;
 			r = member_io(a, loc[k].member, BS_OP_READ, buf + (o << 9),
-				      loc[k].sector + o, e - o, 0);
+				      loc[k].sector + o, e - o, RAID_IO_QUIET); /* counted before */
 			if (!r)
 				ok = true;
 			else if (!is_media_error(r))
@@ -603,7 +604,8 @@ static int fill_units(struct raid_array *a, const struct raid_stripe *lay, uint6
 			b[i] = bufs[i] + (o << 9);
 			if (!(bad & (1ull << i)))
 				continue;
-			r = member_io(a, i, BS_OP_READ, b[i], ms + o, e - o, 0);
+			r = member_io(a, i, BS_OP_READ, b[i], ms + o, e - o,
+				      RAID_IO_QUIET); /* counted by stripe_fill */
 			if (!r)
 				miss &= ~(1ull << i);
 			else if (!is_media_error(r))
@@ -686,7 +688,7 @@ static int parity_read_run(struct raid_array *a, uint64_t s, uint64_t n, char *b
 	raid_stripe_layout(&a->g, stripe, &lay);
 	m = lay.data[k];
 	if (member_readable(a, m, ms + n)) {
-		r = member_io(a, m, BS_OP_READ, buf, ms, n, 0);
+		r = member_io(a, m, BS_OP_READ, buf, ms, n, RAID_IO_QUIET);
 		if (!r || !is_media_error(r))
 			return r;
 	}

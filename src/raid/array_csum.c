@@ -8,9 +8,15 @@
  * finds and repairs the bad member by itself.
  *
  * On disk, per member (at csum_offset, in the reserved area before the data; little-endian):
- *   sector 0   header: magic "BSCS", version 1, array uuid, block size in sectors (8),
- *              number of entries, crc32c of the preceding fields
- *   sectors 1- one u32 crc32c per block of the data area, in block order; 0 = unknown
+ *   sector 0   header: magic "BSCS", version 2, array uuid, block size in sectors (8),
+ *              number of entries, crc32c of the preceding fields (initial value 0, no
+ *              final xor)
+ *   sectors 1- one u32 per block of the data area, in block order: the block's CRC-32C
+ *              (the standard one: initial value and final xor ~0), or 1 where that is 0;
+ *              0 = unknown
+ * Version 1 used the CRC with initial value 0 and no final xor, which is 0 for a block of
+ * zeros: rot in zeroed blocks went unseen.  A version 1 log is discarded when the array is
+ * assembled (every block unknown) and learned again.
  * The table is kept in memory and written back (dirty table sectors only) before every
  * flush of the members and when the array stops.  Arrays with the log serve 4 KiB blocks
  * (the device layer turns smaller requests into read-modify-write), so every member I/O in
@@ -30,6 +36,7 @@
 #include "util/scratch.h"
 
 #define ENTRIES_PER_SECTOR 128u
+#define RAID_CSUM_VERSION  2u
 
 struct csum_hdr {
 	uint32_t magic;
@@ -53,16 +60,16 @@ uint64_t raid_csum_area_sectors(uint64_t dev_sectors)
 
 static uint32_t block_crc(const void *p)
 {
-	uint32_t c = crc32_iscsi((unsigned char *)p, (int)(RAID_CSUM_BLOCK * 512), 0);
+	uint32_t c = ~crc32_iscsi((unsigned char *)p, (int)(RAID_CSUM_BLOCK * 512), ~0u);
 
-	return c; /* 0 means unknown: such a block is simply never checked */
+	return c ? c : 1; /* 0 means unknown */
 }
 
 static void hdr_fill(struct csum_hdr *h, const uint8_t uuid[16], uint64_t entries)
 {
 	memset(h, 0, sizeof(*h));
 	h->magic = htole32(RAID_CSUM_MAGIC);
-	h->version = htole32(1);
+	h->version = htole32(RAID_CSUM_VERSION);
 	memcpy(h->uuid, uuid, 16);
 	h->block_sectors = htole32(RAID_CSUM_BLOCK);
 	h->entries = htole64(entries);
@@ -118,7 +125,7 @@ static int load_member(struct raid_array *a, struct member *m, struct strbuf *er
 		return 0; /* unreadable: everything unknown; the member may fail later */
 	}
 	memcpy(&h, buf, sizeof(h));
-	if (le32toh(h.magic) == RAID_CSUM_MAGIC && le32toh(h.version) == 1 &&
+	if (le32toh(h.magic) == RAID_CSUM_MAGIC && le32toh(h.version) == RAID_CSUM_VERSION &&
 	    !memcmp(h.uuid, a->cfg.uuid, 16) && le32toh(h.block_sectors) == RAID_CSUM_BLOCK &&
 	    le64toh(h.entries) == n &&
 	    le32toh(h.crc) == crc32_iscsi((unsigned char *)&h, offsetof(struct csum_hdr, crc), 0)) {
@@ -263,6 +270,15 @@ int csum_member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, u
 		       (unsigned long long)sector, (unsigned long long)nsect);
 		return -EINVAL;
 	}
+	/*
+	 * While a write is on its way the blocks are unknown, not checked against the old
+	 * checksum: a read between the data and the new entry would otherwise count a
+	 * checksum error that is none (the caller's repair under the stripe lock would find
+	 * the block fine, but the error would be counted and logged).  A write that fails
+	 * leaves them unknown.
+	 */
+	if (op == BS_OP_WRITE || op == BS_OP_WRITE_ZEROES)
+		set_entries(m, b0, n, NULL, 0);
 	e = member_io_raw(a, r, op, buf, sector, nsect, flags);
 	if (e)
 		return e;
@@ -282,6 +298,8 @@ int csum_member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, u
 			}
 		}
 		pthread_mutex_unlock(&m->csum_lock);
+		if (bad && (flags & RAID_IO_QUIET))
+			return -EILSEQ;
 		if (bad) {
 			atomic_fetch_add(&a->csum_errors, (uint64_t)bad);
 			bs_warn(

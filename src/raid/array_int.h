@@ -110,6 +110,15 @@ struct raid_array {
 	struct reshape *rs_mem;
 };
 
+/*
+ * member_io() flag, never passed below: a block that does not match the checksum log fails
+ * the read (EILSEQ) but is neither counted nor logged.  For reads that are checked again
+ * under the stripe's lock before anything is concluded (an unlocked read racing a write may
+ * see the new data before the new checksum), and for the re-check itself, so that each bad
+ * block counts once.
+ */
+#define RAID_IO_QUIET (1u << 31)
+
 /* array.c */
 bool member_readable(struct raid_array *a, unsigned r, uint64_t end_sector);
 bool member_writable(struct raid_array *a, unsigned r);

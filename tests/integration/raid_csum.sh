@@ -9,6 +9,7 @@
 #     same place): reads through NBD return the data and repair what they meet, the first
 #     scrub repairs the rest (repaired_cnt) with mismatch_cnt 0, the second scrub finds
 #     nothing, the members match md's layout byte for byte, and the log matches the data;
+#   - rot in blocks of zeroes (written as zeroes, or with WRITE_ZEROES) is found too;
 #   - degraded RAID6 still rebuilds the bad block; degraded RAID5 cannot, and the bad block
 #     reads as an error, never as wrong data (without the log it would read wrong);
 #   - RAID1 and RAID10 with the log heal the same way;
@@ -137,6 +138,44 @@ heal() {
 mkarray r5 5 4
 csumlog r5 4
 heal r5 4 5 2
+# Zeroed blocks are checked like any other (version 1 of the log recorded 0, "unknown", for
+# them).  Stripe 0 (the first 192 KiB: three data chunks) is written with zeroes, stripes 1
+# and 2 zeroed with WRITE_ZEROES; then a data block of stripes 0 and 1 rots, and a block of
+# stripe 2's parity (zeroes too).  Reads find and repair the data blocks, counting each
+# once; the scrub finds the parity block.
+$PY - "$NBD_SOCK" r5 <<'PY' || fail "r5: zeroing failed"
+import nbd, sys
+h = nbd.NBD(); h.set_export_name(sys.argv[2]); h.connect_unix(sys.argv[1])
+h.pwrite(bytes(196608), 0)
+h.zero(2 * 196608, 196608)
+h.flush()
+h.shutdown()
+PY
+dd if=/dev/zero of=r5.data bs=192K count=3 conv=notrunc status=none
+read -r d0 < <($ROT roles 5 2 4 0 | awk '{print $2}')
+read -r d1 < <($ROT roles 5 2 4 1 | awk '{print $3}')
+read -r p2 < <($ROT roles 5 2 4 2 | awk '{print $6}')
+c0=$(raid_detail r5 corrected)
+e0=$(raid_detail r5 checksum_errors)
+DAMAGED=0
+hit r5 "$d0" 8 0 4096
+hit r5 "$d1" 136 0 4096
+hit r5 "$p2" 272 0 4096
+[ "$DAMAGED" = 24 ] || fail "test broken: $DAMAGED sectors damaged, not 24"
+nbdcopy "$(uri r5)" r5.back || fail "r5: a read failed over rotten zero blocks"
+cmp -s r5.data r5.back || fail "r5: rot in a zeroed block was returned as data"
+rm -f r5.back
+[ $(($(raid_detail r5 checksum_errors) - e0)) = 2 ] ||
+	fail "r5: reads counted $(($(raid_detail r5 checksum_errors) - e0)) checksum errors for 2 rotten zero blocks"
+[ $(($(raid_detail r5 corrected) - c0)) = 16 ] ||
+	fail "r5: reads repaired $(($(raid_detail r5 corrected) - c0)) sectors for 16 rotten"
+raid_scrub r5
+[ "$REP" = 8 ] && [ "$MM" = 0 ] || fail "r5: the check after zero-block rot: $REP repaired (not 8), $MM mismatches"
+[ $(($(raid_detail r5 checksum_errors) - e0)) = 3 ] ||
+	fail "r5: $(($(raid_detail r5 checksum_errors) - e0)) checksum errors for 3 rotten zero blocks"
+verify r5 4 5 2
+csumlog r5 4
+log "r5: rot in zeroed blocks found and repaired, each counted once: ok"
 # Degraded: member 3 failed, then a block of member 0 rots.  The stripe has no redundancy
 # left, so that block is lost: it must read as an error (the log knows it is bad).
 $BS raid fail r5 r53.img

@@ -16,8 +16,8 @@
       "data: M M ... p: M q: M" for one stripe of md's RAID4/5/6 layouts (mdlayout.py).
   rot.py csumlog IMG LOG_SECTOR DATA_SECTOR DEV_SECTORS UUIDHEX
       checks blkstack's checksum log (docs/raid.md) on member file IMG against its data:
-      header fields and CRC, then every entry that is not 0 must be the crc32c of its 4 KiB
-      block.  Prints "entries N known K"; exit 1 on any difference.
+      header fields and CRC, then every entry that is not 0 must be the CRC-32C of its 4 KiB
+      block (recorded as 1 where it is 0).  Prints "entries N known K"; exit 1 on any difference.
 
 The checksum arithmetic is written here from the documented format, not from the C code.
 """
@@ -88,7 +88,9 @@ def cmd_roles(args):
     print("data: %s p: %d q: %s" % (" ".join(map(str, data)), p, "-" if q is None else q))
 
 
-# ---- CRC-32C (Castagnoli, reflected 0x82f63b78), init 0, no final xor: crc32_iscsi(.., 0) ----
+# ---- CRC-32C (Castagnoli, reflected 0x82f63b78) without its initial value and final xor,
+# as ISA-L's crc32_iscsi(.., c): the log's header uses c = 0, its blocks the standard CRC-32C
+# (c = ~0, then ~) with 0 recorded as 1. ----
 def _tables():
     t0 = []
     for i in range(256):
@@ -129,7 +131,7 @@ def cmd_csumlog(args):
         data = f.read(nblocks * 4096)
     magic, version, uu, bs, pad, entries, crc = struct.unpack_from("<4sI16sIIQI", log, 0)
     bad = []
-    if magic != b"BSCS" or version != 1 or bs != 8 or pad != 0:
+    if magic != b"BSCS" or version != 2 or bs != 8 or pad != 0:
         bad.append("header: magic %r version %d block %d pad %d" % (magic, version, bs, pad))
     if uu != uuid:
         bad.append("header: uuid %s, not %s" % (uu.hex(), uuid.hex()))
@@ -143,7 +145,7 @@ def cmd_csumlog(args):
         if not want:
             continue
         known += 1
-        got = crc32c(data[b * 4096:(b + 1) * 4096])
+        got = crc32c(data[b * 4096:(b + 1) * 4096], 0xFFFFFFFF) ^ 0xFFFFFFFF or 1
         if got != want and len(bad) < 10:
             bad.append("block %d (sector %d): log %08x, data %08x" % (b, b * 8, want, got))
     if bad:
