@@ -11,8 +11,8 @@
  * Every mode is built on AES-ECB (plus AES-CBC encryption, which cannot be batched), so XTS
  * takes the key sizes Linux takes (two AES-128, -192 or -256 keys) and, as in Linux outside
  * FIPS mode, does not refuse two equal halves (OpenSSL's own XTS would).  On x86-64 with
- * AES-NI, XTS has its own one-pass implementation instead (see "AES-NI XTS" below), with the
- * same answers.
+ * AES-NI, XTS has its own one-pass implementation instead (xts_aesni.c), with the same
+ * answers.
  */
 #include "crypto/cipher.h"
 
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/xts_aesni.h"
 #include "util/secmem.h"
 
 #define MAX_IV 16
@@ -61,7 +62,7 @@ struct bs_sector_cipher {
 	unsigned sector_size;
 	unsigned large_shift; /* log2(sector_size) - 9 when IVs count large sectors */
 	unsigned iv_size;
-	struct aes_rk *rk; /* locked: AES-NI round keys for XTS, or NULL (see below) */
+	struct bs_xts_keys *xk; /* AES-NI round keys for XTS (locked), or NULL */
 	pthread_mutex_t lock;
 	struct cctx *pool;
 };
@@ -237,24 +238,7 @@ bool bs_crypt_key_size_valid(const struct bs_crypt_spec *s, size_t n)
 	return n == 16 || n == 24 || n == 32;
 }
 
-/* ---- AES-NI XTS ------------------------------------------------------------------------ */
-
-/*
- * On x86-64 with AES-NI, XTS runs in one pass over the data instead of the four of the
- * portable path: the T_0 of sixteen sectors are computed at once, then each sector goes
- * through in groups of eight registers (every sector size is a multiple of 256 bytes), with
- * the tweaks computed in registers and eight AES computations interleaved so the latency of
- * the AES instructions is hidden.  With VAES and AVX2 a register holds two blocks (16 per
- * group), else one (8 per group).  The round keys live in locked memory
- * (struct bs_sector_cipher.rk) and are wiped on free.
- */
-struct aes_rk {
-	uint8_t enc[15][16];   /* data key, encryption */
-	uint8_t dec[15][16];   /* data key, decryption (equivalent inverse cipher) */
-	uint8_t tweak[15][16]; /* tweak key, encryption */
-	unsigned rounds;       /* 10, 12 or 14 */
-	bool vaes;	       /* use the 256-bit VAES sector loop */
-};
+/* ---- AES-NI XTS (xts_aesni.c) ---------------------------------------------------------- */
 
 static enum bs_cipher_accel accel_max = BS_ACCEL_VAES;
 
@@ -262,362 +246,6 @@ void bs_sector_cipher_set_accel(enum bs_cipher_accel max)
 {
 	accel_max = max;
 }
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
-#include <immintrin.h>
-
-#define AESNI	  __attribute__((target("aes,sse2")))
-#define XTS_BATCH 16 /* sectors whose T_0 are computed together */
-
-/* What the CPU offers, capped by bs_sector_cipher_set_accel(). */
-static enum bs_cipher_accel accel_level(void)
-{
-	unsigned eax, ebx, ecx, edx;
-
-	if (accel_max < BS_ACCEL_AESNI || !__builtin_cpu_supports("aes") ||
-	    !__builtin_cpu_supports("sse2"))
-		return BS_ACCEL_NONE;
-	/* Not every compiler's __builtin_cpu_supports() knows "vaes": CPUID.(7,0):ECX[9].  The
-	 * "avx2" test includes the OS's saving of the YMM registers. */
-	if (accel_max < BS_ACCEL_VAES || !__builtin_cpu_supports("avx2") ||
-	    !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 9)))
-		return BS_ACCEL_AESNI;
-	return BS_ACCEL_VAES;
-}
-
-/* SubWord(RotWord(w)) with AESKEYGENASSIST: w as X1, dword 1 of the result. */
-AESNI static uint32_t sub_rot_word(uint32_t w)
-{
-	__m128i r = _mm_aeskeygenassist_si128(_mm_set_epi32(0, 0, (int)w, 0), 0);
-
-	return (uint32_t)_mm_cvtsi128_si32(_mm_shuffle_epi32(r, 0x01));
-}
-
-/* SubWord(w): dword 0 of the same result. */
-AESNI static uint32_t sub_word(uint32_t w)
-{
-	__m128i r = _mm_aeskeygenassist_si128(_mm_set_epi32(0, 0, (int)w, 0), 0);
-
-	return (uint32_t)_mm_cvtsi128_si32(r);
-}
-
-/*
- * FIPS-197 key expansion (section 5.2) word by word, for Nk = 4, 6 or 8 words of key; the
- * S-box comes from AESKEYGENASSIST.  Words are little-endian, as the AES instructions see
- * the state, so RotWord is a rotation right by 8 and Rcon sits in the low byte.
- */
-AESNI static void expand_key(const uint8_t *key, size_t len, uint8_t out[15][16])
-{
-	static const uint8_t rcon[11] = {0,    0x01, 0x02, 0x04, 0x08, 0x10,
-					 0x20, 0x40, 0x80, 0x1b, 0x36};
-	const unsigned nk = (unsigned)(len / 4), total = 4 * (nk + 7);
-	uint32_t w[60];
-
-	for (unsigned i = 0; i < nk; i++) {
-		memcpy(&w[i], key + 4 * i, 4);
-		w[i] = le32toh(w[i]);
-	}
-	for (unsigned i = nk; i < total; i++) {
-		uint32_t t = w[i - 1];
-
-		if (i % nk == 0)
-			t = sub_rot_word(t) ^ rcon[i / nk];
-		else if (nk > 6 && i % nk == 4)
-			t = sub_word(t);
-		w[i] = w[i - nk] ^ t;
-	}
-	for (unsigned i = 0; i < total; i++) {
-		uint32_t v = htole32(w[i]);
-
-		memcpy(&out[i / 4][4 * (i % 4)], &v, 4);
-	}
-	OPENSSL_cleanse(w, sizeof(w));
-}
-
-AESNI static void aesni_setup(struct aes_rk *rk, const uint8_t *key, size_t len)
-{
-	const size_t half = len / 2;
-	const unsigned nr = (unsigned)(half / 4) + 6;
-
-	rk->rounds = nr;
-	expand_key(key, half, rk->enc);
-	expand_key(key + half, half, rk->tweak);
-	_mm_storeu_si128((__m128i *)rk->dec[0], _mm_loadu_si128((const __m128i *)rk->enc[nr]));
-	for (unsigned i = 1; i < nr; i++)
-		_mm_storeu_si128((__m128i *)rk->dec[i], _mm_aesimc_si128(_mm_loadu_si128(
-							    (const __m128i *)rk->enc[nr - i])));
-	_mm_storeu_si128((__m128i *)rk->dec[nr], _mm_loadu_si128((const __m128i *)rk->enc[0]));
-}
-
-/* T * alpha in GF(2^128), IEEE 1619's little-endian convention. */
-AESNI static inline __m128i xts_double(__m128i t)
-{
-	/* Each dword's top bit moves to the bottom of the next dword; bit 127 folds to 0x87. */
-	__m128i m = _mm_shuffle_epi32(_mm_srai_epi32(t, 31), 0x93);
-
-	m = _mm_and_si128(m, _mm_set_epi32(1, 1, 1, 0x87));
-	return _mm_xor_si128(_mm_add_epi32(t, t), m);
-}
-
-/* OP on all eight blocks of B with round key K, written out so they stay in registers. */
-#define ALL8(op, b, k)                                                                             \
-	do {                                                                                       \
-		b[0] = op(b[0], k);                                                                \
-		b[1] = op(b[1], k);                                                                \
-		b[2] = op(b[2], k);                                                                \
-		b[3] = op(b[3], k);                                                                \
-		b[4] = op(b[4], k);                                                                \
-		b[5] = op(b[5], k);                                                                \
-		b[6] = op(b[6], k);                                                                \
-		b[7] = op(b[7], k);                                                                \
-	} while (0)
-
-/* Encrypts the eight blocks of B in place with round keys K (the tweak key). */
-AESNI static void aesni_encrypt8(const uint8_t (*k)[16], unsigned nr, __m128i b[8])
-{
-	__m128i kr = _mm_loadu_si128((const __m128i *)k[0]);
-
-	ALL8(_mm_xor_si128, b, kr);
-	for (unsigned r = 1; r < nr; r++) {
-		kr = _mm_loadu_si128((const __m128i *)k[r]);
-		ALL8(_mm_aesenc_si128, b, kr);
-	}
-	kr = _mm_loadu_si128((const __m128i *)k[nr]);
-	ALL8(_mm_aesenclast_si128, b, kr);
-}
-
-/*
- * One sector of SS bytes (a multiple of 128) from IN to OUT (equal or not overlapping) with
- * T_0 = T, in groups of eight independent blocks.
- */
-__attribute__((always_inline)) AESNI static inline void xts_sector(const uint8_t (*k)[16],
-								   unsigned nr, const uint8_t *in,
-								   uint8_t *out, unsigned ss,
-								   __m128i t, bool dec)
-{
-	for (unsigned off = 0; off < ss; off += 128) {
-		const __m128i *src = (const __m128i *)(in + off);
-		__m128i *dst = (__m128i *)(out + off);
-		__m128i t0, t1, t2, t3, t4, t5, t6, t7, b[8], kr;
-
-		t0 = t;
-		t1 = xts_double(t0);
-		t2 = xts_double(t1);
-		t3 = xts_double(t2);
-		t4 = xts_double(t3);
-		t5 = xts_double(t4);
-		t6 = xts_double(t5);
-		t7 = xts_double(t6);
-		t = xts_double(t7);
-		kr = _mm_loadu_si128((const __m128i *)k[0]);
-		b[0] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 0), t0), kr);
-		b[1] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 1), t1), kr);
-		b[2] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 2), t2), kr);
-		b[3] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 3), t3), kr);
-		b[4] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 4), t4), kr);
-		b[5] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 5), t5), kr);
-		b[6] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 6), t6), kr);
-		b[7] = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(src + 7), t7), kr);
-		for (unsigned r = 1; r < nr; r++) {
-			kr = _mm_loadu_si128((const __m128i *)k[r]);
-			if (dec)
-				ALL8(_mm_aesdec_si128, b, kr);
-			else
-				ALL8(_mm_aesenc_si128, b, kr);
-		}
-		kr = _mm_loadu_si128((const __m128i *)k[nr]);
-		if (dec)
-			ALL8(_mm_aesdeclast_si128, b, kr);
-		else
-			ALL8(_mm_aesenclast_si128, b, kr);
-		_mm_storeu_si128(dst + 0, _mm_xor_si128(b[0], t0));
-		_mm_storeu_si128(dst + 1, _mm_xor_si128(b[1], t1));
-		_mm_storeu_si128(dst + 2, _mm_xor_si128(b[2], t2));
-		_mm_storeu_si128(dst + 3, _mm_xor_si128(b[3], t3));
-		_mm_storeu_si128(dst + 4, _mm_xor_si128(b[4], t4));
-		_mm_storeu_si128(dst + 5, _mm_xor_si128(b[5], t5));
-		_mm_storeu_si128(dst + 6, _mm_xor_si128(b[6], t6));
-		_mm_storeu_si128(dst + 7, _mm_xor_si128(b[7], t7));
-	}
-}
-
-AESNI static void xts_enc_sector(const uint8_t (*k)[16], unsigned nr, const uint8_t *in,
-				 uint8_t *out, unsigned ss, __m128i t)
-{
-	xts_sector(k, nr, in, out, ss, t, false);
-}
-
-AESNI static void xts_dec_sector(const uint8_t (*k)[16], unsigned nr, const uint8_t *in,
-				 uint8_t *out, unsigned ss, __m128i t)
-{
-	xts_sector(k, nr, in, out, ss, t, true);
-}
-
-/*
- * The same with VAES: two blocks per 256-bit register, sixteen blocks (256 bytes, and every
- * sector size is a multiple of that) per group.  Register I of a group holds T_{2i} and
- * T_{2i+1}; the next group's tweaks are these times alpha^16, computed independently rather
- * than by a chain of doublings.
- */
-#define VAES __attribute__((target("aes,vaes,avx2")))
-
-/* Each 128-bit lane of T times alpha^K, 1 <= K <= 56, in GF(2^128) (IEEE 1619 order). */
-__attribute__((always_inline)) VAES static inline __m256i xts_mul_xk(__m256i t, int k)
-{
-	/* The K bits shifted out of each 64-bit half, swapped: the high half's go to the low. */
-	__m256i c = _mm256_shuffle_epi32(_mm256_srli_epi64(t, 64 - k), 0x4e);
-	/* Those from the high half (now in the low half) fold back as times x^7 + x^2 + x + 1. */
-	__m256i lo = _mm256_and_si256(c, _mm256_set_epi64x(0, -1, 0, -1));
-
-	return _mm256_xor_si256(
-	    _mm256_xor_si256(_mm256_slli_epi64(t, k), c),
-	    _mm256_xor_si256(_mm256_xor_si256(_mm256_slli_epi64(lo, 1), _mm256_slli_epi64(lo, 2)),
-			     _mm256_slli_epi64(lo, 7)));
-}
-
-__attribute__((always_inline)) VAES static inline void vaes_sector(const uint8_t (*k)[16],
-								   unsigned nr, const uint8_t *in,
-								   uint8_t *out, unsigned ss,
-								   __m128i t, bool dec)
-{
-	__m256i tw[8], b[8], kr;
-
-	/* T_0 times alpha in the high lane. */
-	tw[0] = _mm256_broadcastsi128_si256(t);
-	tw[0] = _mm256_blend_epi32(tw[0], xts_mul_xk(tw[0], 1), 0xf0);
-	tw[1] = xts_mul_xk(tw[0], 2);
-	tw[2] = xts_mul_xk(tw[0], 4);
-	tw[3] = xts_mul_xk(tw[0], 6);
-	tw[4] = xts_mul_xk(tw[0], 8);
-	tw[5] = xts_mul_xk(tw[0], 10);
-	tw[6] = xts_mul_xk(tw[0], 12);
-	tw[7] = xts_mul_xk(tw[0], 14);
-	for (unsigned off = 0; off < ss; off += 256) {
-		const __m256i *src = (const __m256i *)(in + off);
-		__m256i *dst = (__m256i *)(out + off);
-
-		if (off) {
-			tw[0] = xts_mul_xk(tw[0], 16);
-			tw[1] = xts_mul_xk(tw[1], 16);
-			tw[2] = xts_mul_xk(tw[2], 16);
-			tw[3] = xts_mul_xk(tw[3], 16);
-			tw[4] = xts_mul_xk(tw[4], 16);
-			tw[5] = xts_mul_xk(tw[5], 16);
-			tw[6] = xts_mul_xk(tw[6], 16);
-			tw[7] = xts_mul_xk(tw[7], 16);
-		}
-		kr = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k[0]));
-		b[0] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 0), tw[0]), kr);
-		b[1] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 1), tw[1]), kr);
-		b[2] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 2), tw[2]), kr);
-		b[3] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 3), tw[3]), kr);
-		b[4] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 4), tw[4]), kr);
-		b[5] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 5), tw[5]), kr);
-		b[6] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 6), tw[6]), kr);
-		b[7] = _mm256_xor_si256(_mm256_xor_si256(_mm256_loadu_si256(src + 7), tw[7]), kr);
-		for (unsigned r = 1; r < nr; r++) {
-			kr = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k[r]));
-			if (dec)
-				ALL8(_mm256_aesdec_epi128, b, kr);
-			else
-				ALL8(_mm256_aesenc_epi128, b, kr);
-		}
-		kr = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k[nr]));
-		if (dec)
-			ALL8(_mm256_aesdeclast_epi128, b, kr);
-		else
-			ALL8(_mm256_aesenclast_epi128, b, kr);
-		_mm256_storeu_si256(dst + 0, _mm256_xor_si256(b[0], tw[0]));
-		_mm256_storeu_si256(dst + 1, _mm256_xor_si256(b[1], tw[1]));
-		_mm256_storeu_si256(dst + 2, _mm256_xor_si256(b[2], tw[2]));
-		_mm256_storeu_si256(dst + 3, _mm256_xor_si256(b[3], tw[3]));
-		_mm256_storeu_si256(dst + 4, _mm256_xor_si256(b[4], tw[4]));
-		_mm256_storeu_si256(dst + 5, _mm256_xor_si256(b[5], tw[5]));
-		_mm256_storeu_si256(dst + 6, _mm256_xor_si256(b[6], tw[6]));
-		_mm256_storeu_si256(dst + 7, _mm256_xor_si256(b[7], tw[7]));
-	}
-}
-
-VAES static void vaes_enc_sector(const uint8_t (*k)[16], unsigned nr, const uint8_t *in,
-				 uint8_t *out, unsigned ss, __m128i t)
-{
-	vaes_sector(k, nr, in, out, ss, t, false);
-}
-
-VAES static void vaes_dec_sector(const uint8_t (*k)[16], unsigned nr, const uint8_t *in,
-				 uint8_t *out, unsigned ss, __m128i t)
-{
-	vaes_sector(k, nr, in, out, ss, t, true);
-}
-
-/* Encrypts the sixteen blocks of T in place with round keys K (the tweak key). */
-VAES static void vaes_encrypt16(const uint8_t (*k)[16], unsigned nr, __m128i t[16])
-{
-	__m256i b[8], kr = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k[0]));
-
-	for (unsigned i = 0; i < 8; i++)
-		b[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(t + 2 * i)), kr);
-	for (unsigned r = 1; r < nr; r++) {
-		kr = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k[r]));
-		ALL8(_mm256_aesenc_epi128, b, kr);
-	}
-	kr = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k[nr]));
-	ALL8(_mm256_aesenclast_epi128, b, kr);
-	for (unsigned i = 0; i < 8; i++)
-		_mm256_storeu_si256((__m256i *)(t + 2 * i), b[i]);
-}
-
-static int make_iv(struct bs_sector_cipher *c, struct cctx *x, uint64_t n, uint8_t *iv);
-
-AESNI static int aesni_xts(struct bs_sector_cipher *c, struct cctx *x, bool encrypt,
-			   const uint8_t *in, uint8_t *out, size_t len, uint64_t sector,
-			   const uint8_t *given)
-{
-	const struct aes_rk *rk = c->rk;
-	const unsigned ss = c->sector_size, step = ss >> 9, nr = rk->rounds;
-	const size_t nsec = len / ss;
-	void (*sector_fn)(const uint8_t(*)[16], unsigned, const uint8_t *, uint8_t *, unsigned,
-			  __m128i) = rk->vaes ? (encrypt ? vaes_enc_sector : vaes_dec_sector)
-					      : (encrypt ? xts_enc_sector : xts_dec_sector);
-	__m128i t[XTS_BATCH] = {0};
-	int r = 0;
-
-	for (size_t s = 0; s < nsec; s += XTS_BATCH) {
-		const unsigned n = nsec - s < XTS_BATCH ? (unsigned)(nsec - s) : XTS_BATCH;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (given)
-				memcpy(&t[i], given + 16 * (s + i), 16);
-			else if ((r = make_iv(c, x, (sector + step * (s + i)) >> c->large_shift,
-					      (uint8_t *)&t[i])))
-				goto out;
-		}
-		/* Blocks past N hold stale tweaks; encrypting them is harmless. */
-		if (rk->vaes) {
-			vaes_encrypt16(rk->tweak, nr, t);
-		} else {
-			aesni_encrypt8(rk->tweak, nr, t);
-			if (n > 8)
-				aesni_encrypt8(rk->tweak, nr, t + 8);
-		}
-		for (unsigned i = 0; i < n; i++) {
-			size_t off = (s + i) * ss;
-
-			sector_fn(encrypt ? rk->enc : rk->dec, nr, in + off, out + off, ss, t[i]);
-		}
-	}
-out:
-	/* T_0 values are key-dependent; do not leave them on the stack. */
-	OPENSSL_cleanse(t, sizeof(t));
-	return r;
-}
-#else
-static enum bs_cipher_accel accel_level(void)
-{
-	return BS_ACCEL_NONE;
-}
-#endif
 
 /* ---- instances ------------------------------------------------------------------------- */
 
@@ -714,10 +342,7 @@ void bs_sector_cipher_free(struct bs_sector_cipher *c)
 	EVP_CIPHER_free(c->essiv_evp);
 	bs_secure_free(c->key);
 	bs_secure_free(c->essiv_key);
-	if (c->rk) {
-		OPENSSL_cleanse(c->rk, sizeof(*c->rk));
-		bs_secure_free(c->rk);
-	}
+	bs_xts_keys_free(c->xk);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -816,16 +441,16 @@ int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, s
 		goto fail;
 	}
 	cctx_put(c, probe);
-	if (!strcmp(spec->chain, "xts") && accel_level() != BS_ACCEL_NONE) {
-		c->rk = bs_secure_alloc(sizeof(*c->rk));
-		if (!c->rk) {
-			r = -ENOMEM;
-			goto fail;
+	if (!strcmp(spec->chain, "xts")) {
+		enum bs_cipher_accel level = bs_xts_aesni_level(accel_max);
+
+		if (level != BS_ACCEL_NONE) {
+			c->xk = bs_xts_keys_new(c->key, c->key_len, level);
+			if (!c->xk) {
+				r = -ENOMEM;
+				goto fail;
+			}
 		}
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-		aesni_setup(c->rk, c->key, c->key_len);
-		c->rk->vaes = accel_level() == BS_ACCEL_VAES;
-#endif
 	}
 	*out = c;
 	return 0;
@@ -958,6 +583,26 @@ static void xts_expand(uint8_t *p, const uint8_t *t0, unsigned nblocks)
 	}
 }
 
+/* IVs for bs_xts_aesni_crypt(): the given ones, or the IV mode's from the first sector. */
+struct xts_iv_arg {
+	struct bs_sector_cipher *c;
+	struct cctx *x;
+	uint64_t sector;
+	const uint8_t *given;
+};
+
+static int xts_iv(void *arg, size_t i, uint8_t iv[16])
+{
+	struct xts_iv_arg *a = arg;
+
+	if (a->given) {
+		memcpy(iv, a->given + 16 * i, 16);
+		return 0;
+	}
+	return make_iv(a->c, a->x, (a->sector + (a->c->sector_size >> 9) * i) >> a->c->large_shift,
+		       iv);
+}
+
 static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, const uint8_t *in,
 		     uint8_t *out, size_t len, uint64_t sector, const uint8_t *given)
 {
@@ -966,10 +611,10 @@ static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, c
 	uint8_t *t, *ivs;
 	int r;
 
-	if (c->rk) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-		return aesni_xts(c, x, encrypt, in, out, len, sector, given);
-#endif
+	if (c->xk) {
+		struct xts_iv_arg a = {c, x, sector, given};
+
+		return bs_xts_aesni_crypt(c->xk, encrypt, in, out, ss, len / ss, xts_iv, &a);
 	}
 	/* reserve() gave piece + 16 per sector (not on the AES-NI path: x->buf may be NULL) */
 	t = x->buf;
@@ -1076,7 +721,7 @@ static int crypt_common(struct bs_sector_cipher *c, bool encrypt, const void *in
 	} else {
 		const size_t piece = XTS_PIECE / c->sector_size * c->sector_size;
 
-		r = c->rk ? 0 : reserve(x, piece + 16 * (piece / c->sector_size));
+		r = c->xk ? 0 : reserve(x, piece + 16 * (piece / c->sector_size));
 		if (!r)
 			r = xts_crypt(c, x, encrypt, in, out, len, sector, ivs);
 	}
