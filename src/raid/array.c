@@ -334,6 +334,38 @@ void fail_member(struct raid_array *a, unsigned r, const char *why)
 	sync_kick(a); /* a spare may take the role */
 }
 
+/*
+ * After a read error that nothing could make up for (more members failed a range than the
+ * redundancy covers): are the members in BAD still alive?  One that cannot read the first
+ * 4 KiB of its data area either, with a device error (not a checksum mismatch), is marked
+ * faulty, as md fails a member whose read error it could not correct; so an array whose
+ * members are dying fails as a whole instead of serving what the rest can still read.  A
+ * member with bad blocks elsewhere (rot found by an integrity device or the checksum log)
+ * reads it and stays, as self-healing wants.  Called under the stripe or region lock.
+ */
+void probe_members(struct raid_array *a, uint64_t bad)
+{
+	char *buf;
+
+	if (!bad)
+		return;
+	buf = bs_scratch_get(4096);
+	if (!buf)
+		return;
+	for (unsigned i = 0; i < a->g.disks; i++) {
+		int e;
+
+		if (!(bad & (1ull << i)) || !member_readable(a, i, 8))
+			continue;
+		e = member_io_raw(a, i, BS_OP_READ, buf, 0, 8, 0);
+		if (e && e != -EILSEQ && is_media_error(e))
+			fail_member(a, i,
+				    "a read error nothing could recover, and its first block "
+				    "does not read either");
+	}
+	bs_scratch_put(buf);
+}
+
 static bool array_failed(struct raid_array *a)
 {
 	bool f;
@@ -461,8 +493,16 @@ static int mirror_read_run(struct raid_array *a, uint64_t s, uint64_t n, char *b
 	 * Every copy failed the whole run.  Integrity and checksum-log errors concern single
 	 * blocks, so the copies may still cover the run between them, block by block.
 	 */
-	if (!ok && (!bad || mirror_fill_units(a, loc, nc, n, buf, -1)))
+	if (!ok && (!bad || mirror_fill_units(a, loc, nc, n, buf, -1))) {
+		uint64_t id = mirror_lock_id(a, s), mask = 0;
+
+		for (unsigned i = 0; i < bad; i++)
+			mask |= 1ull << loc[badidx[i]].member;
+		lock_id(a, id);
+		probe_members(a, mask);
+		unlock_id(a, id);
 		return -EIO;
+	}
 	if (bad) {
 		/*
 		 * Rewrite what the failed copies cannot read with the good data (repair on read).
@@ -650,6 +690,8 @@ int stripe_fill(struct raid_array *a, uint64_t stripe, const struct raid_stripe 
 	r = reconstruct(a, lay, all & ~have, bufs, n << 9);
 	if (r == -EIO && *bad)
 		r = fill_units(a, lay, ms, n, all & ~have, *bad, bufs);
+	if (r == -EIO)
+		probe_members(a, *bad);
 	return r;
 }
 

@@ -128,6 +128,8 @@ int member_io(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64
 int member_io_raw(struct raid_array *a, unsigned r, enum bs_op op, void *buf, uint64_t sector,
 		  uint64_t nsect, unsigned flags);
 void fail_member(struct raid_array *a, unsigned r, const char *why);
+/* Marks faulty the members of BAD whose first block does not read (see array.c). */
+void probe_members(struct raid_array *a, uint64_t bad);
 bool is_media_error(int r);
 void wait_meta(struct raid_array *a);
 int meta_update(struct raid_array *a);

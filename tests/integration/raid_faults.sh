@@ -53,6 +53,10 @@ try:
 except nbd.Error as e:
     sys.exit(0 if e.errno in (5, "EIO") else 2)
 PY
+# (the error target takes flushes, as Linux's does: the array learnt of the second dead
+# member from the read errors it could not recover, by probing it)
+grep -q "leg2 (role 2) marked faulty: a read error nothing could recover" "$T/daemon.log" ||
+	fail "raid5: the second dead member was not marked faulty"
 $BS dm remove r5
 
 # ---- rebuild: member 1 replaced by an empty file, rebuilt, layout and parity exact ----
