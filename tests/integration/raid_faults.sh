@@ -2,7 +2,8 @@
 # timeout: 300
 # RAID under member faults, with the dm raid target: members that return I/O errors are
 # dropped and the array keeps serving correct data; one failure too many fails the array
-# cleanly (errors, no garbage); a replaced member is rebuilt to exactly md's layout.
+# cleanly (errors, no garbage), the dead members marked faulty even though the error target
+# takes flushes (as Linux's does); a replaced member is rebuilt to exactly md's layout.
 source "$(dirname "$0")/../lib/common.sh"
 
 cd "$T"
@@ -99,6 +100,19 @@ $BS dm resume leg0
 read_ok r1 r1.data || fail "raid1: reads wrong with one mirror failing reads"
 $BS dm status r1 | grep -q ' 2 AA ' || fail "raid1: a mirror failing only reads was dropped (the rewrite should have fixed it)"
 $BS dm remove r1
+
+# ---- RAID1: both copies dead: reads fail with EIO, and probing marks both members faulty ----
+for i in 0 1; do $BS dm reload "leg$i" --table "0 16384 linear $T/m$i 0"; $BS dm resume "leg$i"; done
+$BS dm create r1d --table "0 16384 raid raid1 1 0 2 - /dev/mapper/leg0 - /dev/mapper/leg1"
+wait_idle r1d
+for i in 0 1; do $BS dm reload "leg$i" --table "0 16384 error"; $BS dm resume "leg$i"; done
+if nbdcopy "$(uri r1d)" r1d.back 2>/dev/null; then fail "raid1: reads succeeded with both copies dead"; fi
+for i in 0 1; do
+	grep -q "leg$i (role $i) marked faulty: a read error nothing could recover" "$T/daemon.log" ||
+		fail "raid1: dead member leg$i was not marked faulty"
+done
+$BS dm status r1d | grep -q ' 2 DD ' || fail "raid1: both members not shown as D: $($BS dm status r1d)"
+$BS dm remove r1d
 
 for i in 0 1 2 3 4; do $BS dm remove "leg$i"; done
 stop_daemon
