@@ -18,7 +18,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
