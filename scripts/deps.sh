@@ -8,7 +8,7 @@ build="meson ninja-build pkg-config gcc clang libc6-dev libjson-c-dev libssl-dev
 run="libnbd-bin"
 check="libnbd-bin python3-libnbd nbdkit qemu-utils qemu-block-extra fio e2fsprogs util-linux
  kmod cryptsetup-bin mdadm python3 python3-cryptography libclang-rt-14-dev xxd xz-utils
- jq mount procps"
+ jq mount procps iproute2"
 
 case "${1:-build}" in
 build) want="$build" ;;

@@ -63,6 +63,16 @@
 #define MAX_POLL_NS	1000000u
 #define POLL_MIN_NS	2000u /* below this the window is closed */
 
+/*
+ * A unix socket's send buffer bounds the replies queued to the client; the default (about
+ * 208 KiB) holds less than one 256 KiB read reply, so a worker sending one blocked until the
+ * client had drained part of it, and the next worker waited for the socket.  A larger
+ * buffer lets the workers hand over their replies and go on (sequential reads about 10%
+ * faster on a 2-vCPU VM).  The kernel caps it at net.core.wmem_max; TCP keeps its
+ * autotuning, which setting SO_SNDBUF would switch off.
+ */
+static const int unix_sndbuf = 1 << 20;
+
 struct listener {
 	int fd;
 	bool tcp; /* TLS applies to TCP listeners; unix sockets rely on file permissions */
@@ -1137,7 +1147,10 @@ static void *accept_loop(void *arg)
 			close(fd);
 			break;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (l->tcp)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		else
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &unix_sndbuf, sizeof(unix_sndbuf));
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
