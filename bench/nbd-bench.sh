@@ -12,6 +12,9 @@
 # With --luks the file is a LUKS1 volume (aes-xts-plain64, 512-bit key, formatted by
 # `blkstack luks format`) and every server decrypts it: blkstackd with `blkstack luks open`,
 # nbdkit with its luks filter, qemu-nbd with its luks driver (LUKS1: the format all three read).
+# blkstackd then also serves the volume's data area undecrypted through a `linear` device, and
+# blkstack's seq read alternates between the two, run for run, so that the cost of the
+# decryption is measured against the same file under the same conditions.
 # See bench/README.md.
 set -euo pipefail
 
@@ -141,6 +144,7 @@ IMG=$W/disk.img
 SRC=$W/src.img
 PASS=$W/passphrase # LUKS: the passphrase, without a newline
 SRV_PID=
+LINEAR_URI= # --luks: blkstackd's undecrypted view of the volume's data area
 
 stop_server() {
 	[ -n "$SRV_PID" ] || return 0
@@ -194,6 +198,10 @@ start_server() {
 		if [ "$LUKS" = 1 ]; then
 			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" luks open --key-file "$PASS" \
 				"$IMG" bench >>"$W/$1.log"
+			# The data area after the 2 MiB header, as it is on the file.
+			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" dm create linear \
+				--table "0 $((BYTES / 512)) linear $IMG 4096" >>"$W/$1.log"
+			LINEAR_URI="nbd+unix:///linear?socket=$sock"
 		else
 			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" dm create bench \
 				--table "0 $((BYTES / 512)) linear $IMG 0" >>"$W/$1.log"
@@ -253,6 +261,14 @@ run_test() {
 	case $t in
 	seqread | seqwrite)
 		for i in $(seq "$REPS"); do
+			if [ "$t" = seqread ] && [ "$srv" = blkstack ] && [ -n "$LINEAR_URI" ]; then
+				# The unencrypted reference, just before each encrypted run.
+				t0=$(now_ns)
+				"${CLI_PIN[@]}" nbdcopy "$LINEAR_URI" null: 2>>"$W/client.log" || return 1
+				t1=$(now_ns)
+				awk -v b="$BYTES" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f\n", b / (ns / 1e3)}' \
+					>>"$W/linear-seqread"
+			fi
 			t0=$(now_ns)
 			if [ "$t" = seqread ]; then
 				"${CLI_PIN[@]}" nbdcopy "$URI" null: 2>>"$W/client.log" || return 1
@@ -379,3 +395,12 @@ echo
 		fi
 	done
 }
+
+if [ -s "$W/linear-seqread" ] && [ -n "${RES[blkstack,seqread]:-}" ]; then
+	lin=$(median <"$W/linear-seqread")
+	echo
+	awk -v a="${RES[blkstack,seqread]}" -v b="$lin" 'BEGIN {
+		printf "seq read: blkstack LUKS %.1f MB/s, the same file through linear %.1f MB/s: %.0f%%\n",
+			a, b, 100 * a / b }'
+	[ -z "$OUT" ] || echo "blkstack-linear seqread $lin MB/s" >>"$OUT"
+fi
