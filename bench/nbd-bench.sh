@@ -1,12 +1,16 @@
 #!/bin/bash
 # nbd-bench.sh - blkstackd (a `linear` device) against nbdkit's file plugin and qemu-nbd.
 #
-# Every server serves the same host file over a unix socket, one server at a time, and every
-# server gets the same client load:
+# Every server serves the same host file over its own unix socket, and every server gets the
+# same client load:
 #   seq read    nbdcopy URI null:            (whole device, median of --reps runs, MB/s)
 #   seq write   nbdcopy SRC URI              (whole device, median of --reps runs, MB/s)
-#   rand read   fio --ioengine=nbd, 4 KiB, queue depth 1 and 32 (IOPS)
-#   rand write  fio --ioengine=nbd, 4 KiB, queue depth 1 and 32 (IOPS)
+#   rand read   fio --ioengine=nbd, 4 KiB, queue depth 1 and 32 (IOPS, median of --fio-reps)
+#   rand write  fio --ioengine=nbd, 4 KiB, queue depth 1 and 32 (IOPS, median of --fio-reps)
+# All the servers run from the start, idle but for the one being measured, and the runs of a
+# test alternate between them (in an order that rotates from one round to the next), so that
+# the drift of a shared machine over minutes falls on every server alike instead of on
+# whichever ran last.
 # The host file (and the nbdcopy source) are in the page cache for the whole run, and each
 # test starts with no dirty pages of the file (it is synced, untimed, before every test).
 # With --luks the file is a LUKS1 volume (aes-xts-plain64, 512-bit key, formatted by
@@ -26,6 +30,7 @@ SIZE=1G
 RUNTIME=10
 RAMP=1
 REPS=3
+FIO_REPS=1
 BUILD=$TOP/build
 SERVERS="blkstack nbdkit qemu-nbd qemu-nbd-uring"
 TESTS="seqread seqwrite randread1 randread32 randwrite1 randwrite32"
@@ -43,6 +48,7 @@ usage: bench/nbd-bench.sh [options]
   -s, --size SIZE        size of the served file (default $SIZE; K/M/G suffixes, multiple of 4 KiB)
   -t, --runtime SECONDS  measured time of each fio test (default $RUNTIME, plus ${RAMP}s ramp)
   -r, --reps N           nbdcopy runs per sequential test; the median is reported (default $REPS)
+      --fio-reps N       fio runs per random test; the median is reported (default $FIO_REPS)
   -b, --build DIR        blkstack build directory with blkstackd and blkstack (default build/)
       --servers LIST     servers to run, space separated (default "$SERVERS")
       --tests LIST       tests to run (default "$TESTS")
@@ -69,6 +75,7 @@ while [ $# -gt 0 ]; do
 	-s | --size) SIZE=${2:?}; shift ;;
 	-t | --runtime) RUNTIME=${2:?}; shift ;;
 	-r | --reps) REPS=${2:?}; shift ;;
+	--fio-reps) FIO_REPS=${2:?}; shift ;;
 	-b | --build) BUILD=${2:?}; shift ;;
 	--servers) SERVERS=${2:?}; shift ;;
 	--tests) TESTS=${2:?}; shift ;;
@@ -92,6 +99,7 @@ BYTES=$(numfmt --from=iec "$SIZE" 2>/dev/null) || die "bad size \"$SIZE\""
 	die "size must be at least 1 MiB and a multiple of 4 KiB"
 [[ $RUNTIME =~ ^[1-9][0-9]*$ ]] || die "bad runtime \"$RUNTIME\""
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "bad reps \"$REPS\""
+[[ $FIO_REPS =~ ^[1-9][0-9]*$ ]] || die "bad fio-reps \"$FIO_REPS\""
 [ -z "$BS_THREADS" ] || [[ $BS_THREADS =~ ^[1-9][0-9]*$ ]] || die "bad --threads"
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || die "no build directory $BUILD (run make build)"
 for t in $TESTS; do
@@ -143,25 +151,31 @@ W=$(mktemp -d "$WORK_PARENT/nbd-bench.XXXXXX")
 IMG=$W/disk.img
 SRC=$W/src.img
 PASS=$W/passphrase # LUKS: the passphrase, without a newline
-SRV_PID=
-LINEAR_URI= # --luks: blkstackd's undecrypted view of the volume's data area
+declare -A SPID SURI # per server: its pid and its URI
+LINEAR_URI=          # --luks: blkstackd's undecrypted view of the volume's data area
 
 stop_server() {
-	[ -n "$SRV_PID" ] || return 0
-	kill -TERM "$SRV_PID" 2>/dev/null || true
+	local pid=${SPID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
 	for _ in $(seq 200); do
-		kill -0 "$SRV_PID" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -KILL "$SRV_PID" 2>/dev/null || true # still there after 10 s
-	wait "$SRV_PID" 2>/dev/null || true
-	SRV_PID=
+	kill -KILL "$pid" 2>/dev/null || true # still there after 10 s
+	wait "$pid" 2>/dev/null || true
+	SPID[$1]=
+}
+
+stop_all() {
+	local srv
+	for srv in "${!SPID[@]}"; do stop_server "$srv"; done
 }
 
 cleanup() {
 	local rc=$?
 	set +e
-	stop_server
+	stop_all
 	if [ "$KEEP" = 1 ]; then
 		echo "scratch directory kept: $W" >&2
 	else
@@ -178,35 +192,35 @@ trap 'exit 143' TERM
 wait_socket() {
 	for _ in $(seq 100); do
 		[ -S "$1" ] && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
+		kill -0 "${SPID[$2]}" 2>/dev/null || break
 		sleep 0.05
 	done
 	cat "$W/$2.log" >&2
 	die "$2 did not start"
 }
 
-# Starts server $1; sets SRV_PID and URI.
+# Starts server $1; sets SPID[$1] and SURI[$1].
 start_server() {
-	local sock=$W/$1.sock
+	local sock=$W/$1.sock ctl=$W/$1.ctl.sock
 	case $1 in
 	blkstack)
-		"${SRV_PIN[@]}" "$BUILD/blkstackd" --foreground --control "$W/ctl.sock" --nbd "unix:$sock" \
+		"${SRV_PIN[@]}" "$BUILD/blkstackd" --foreground --control "$ctl" --nbd "unix:$sock" \
 			${BS_THREADS:+--threads "$BS_THREADS"} >"$W/$1.log" 2>&1 &
-		SRV_PID=$!
+		SPID[$1]=$!
 		wait_socket "$sock" "$1"
-		wait_socket "$W/ctl.sock" "$1"
+		wait_socket "$ctl" "$1"
 		if [ "$LUKS" = 1 ]; then
-			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" luks open --key-file "$PASS" \
+			BLKSTACK_CONTROL=$ctl "$BUILD/blkstack" luks open --key-file "$PASS" \
 				"$IMG" bench >>"$W/$1.log"
 			# The data area after the 2 MiB header, as it is on the file.
-			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" dm create linear \
+			BLKSTACK_CONTROL=$ctl "$BUILD/blkstack" dm create linear \
 				--table "0 $((BYTES / 512)) linear $IMG 4096" >>"$W/$1.log"
 			LINEAR_URI="nbd+unix:///linear?socket=$sock"
 		else
-			BLKSTACK_CONTROL=$W/ctl.sock "$BUILD/blkstack" dm create bench \
+			BLKSTACK_CONTROL=$ctl "$BUILD/blkstack" dm create bench \
 				--table "0 $((BYTES / 512)) linear $IMG 0" >>"$W/$1.log"
 		fi
-		URI="nbd+unix:///bench?socket=$sock"
+		SURI[$1]="nbd+unix:///bench?socket=$sock"
 		;;
 	nbdkit)
 		# Default thread count (16) and default cache mode (the page cache).
@@ -214,27 +228,29 @@ start_server() {
 		[ "$LUKS" = 0 ] || luks=(--filter=luks)
 		"${SRV_PIN[@]}" nbdkit --foreground --exit-with-parent -U "$sock" "${luks[@]}" file \
 			file="$IMG" ${luks:+passphrase=+$PASS} >"$W/$1.log" 2>&1 &
-		SRV_PID=$!
+		SPID[$1]=$!
 		wait_socket "$sock" "$1"
-		URI="nbd+unix:///?socket=$sock"
+		SURI[$1]="nbd+unix:///?socket=$sock"
 		;;
 	qemu-nbd | qemu-nbd-uring)
 		# --cache=writeback: buffered I/O through the page cache, fdatasync on FLUSH; the
-		# same semantics as blkstackd without --direct.
+		# same semantics as blkstackd without --direct.  No image locking: the other
+		# servers have the file open too (one at a time uses it).
 		local aio=threads
 		[ "$1" = qemu-nbd ] || aio=io_uring
 		if [ "$LUKS" = 1 ]; then
 			"${SRV_PIN[@]}" qemu-nbd -k "$sock" --cache=writeback --aio=$aio -t -e 64 \
 				--object "secret,id=pass,file=$PASS" --image-opts \
-				"driver=luks,key-secret=pass,file.driver=file,file.filename=$IMG" \
+				"driver=luks,key-secret=pass,file.driver=file,file.filename=$IMG,file.locking=off" \
 				>"$W/$1.log" 2>&1 &
 		else
-			"${SRV_PIN[@]}" qemu-nbd -k "$sock" -f raw --cache=writeback --aio=$aio -t -e 64 \
-				"$IMG" >"$W/$1.log" 2>&1 &
+			"${SRV_PIN[@]}" qemu-nbd -k "$sock" --cache=writeback --aio=$aio -t -e 64 \
+				--image-opts "driver=raw,file.driver=file,file.filename=$IMG,file.locking=off" \
+				>"$W/$1.log" 2>&1 &
 		fi
-		SRV_PID=$!
+		SPID[$1]=$!
 		wait_socket "$sock" "$1"
-		URI="nbd+unix:///?socket=$sock"
+		SURI[$1]="nbd+unix:///?socket=$sock"
 		;;
 	esac
 }
@@ -245,44 +261,41 @@ now_ns() { date +%s%N; }
 
 # The server must still be running after a test, or its figure means nothing.
 check_alive() {
-	kill -0 "$SRV_PID" 2>/dev/null && return 0
+	kill -0 "${SPID[$1]}" 2>/dev/null && return 0
 	echo "nbd-bench: $1 died during $2; log:" >&2
 	tail -n 20 "$W/$1.log" >&2
-	SRV_PID=
+	SPID[$1]=
 	return 1
 }
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-# Runs test $2 against server $1 at $URI; prints the figure (MB/s or IOPS), or fails.
+# Runs test $2 once against server $1; prints the figure (MB/s or IOPS), or fails.
 run_test() {
-	local srv=$1 t=$2 i t0 t1 rw qd
+	local srv=$1 t=$2 t0 t1 rw qd uri=${SURI[$1]}
 	sync "$IMG" # no dirty pages of the file carried into the test (untimed)
 	case $t in
 	seqread | seqwrite)
-		for i in $(seq "$REPS"); do
-			if [ "$t" = seqread ] && [ "$srv" = blkstack ] && [ -n "$LINEAR_URI" ]; then
-				# The unencrypted reference, just before each encrypted run.
-				t0=$(now_ns)
-				"${CLI_PIN[@]}" nbdcopy "$LINEAR_URI" null: 2>>"$W/client.log" || return 1
-				t1=$(now_ns)
-				awk -v b="$BYTES" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f\n", b / (ns / 1e3)}' \
-					>>"$W/linear-seqread"
-			fi
+		if [ "$t" = seqread ] && [ "$srv" = blkstack ] && [ -n "$LINEAR_URI" ]; then
+			# The unencrypted reference, just before each encrypted run.
 			t0=$(now_ns)
-			if [ "$t" = seqread ]; then
-				"${CLI_PIN[@]}" nbdcopy "$URI" null: 2>>"$W/client.log" || return 1
-			else
-				"${CLI_PIN[@]}" nbdcopy "$SRC" "$URI" 2>>"$W/client.log" || return 1
-			fi
+			"${CLI_PIN[@]}" nbdcopy "$LINEAR_URI" null: 2>>"$W/client.log" || return 1
 			t1=$(now_ns)
-			awk -v b="$BYTES" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f\n", b / (ns / 1e3)}'
-			[ "$t" = seqread ] || sync "$IMG"
-		done | median
+			awk -v b="$BYTES" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f\n", b / (ns / 1e3)}' \
+				>>"$W/linear-seqread"
+		fi
+		t0=$(now_ns)
+		if [ "$t" = seqread ]; then
+			"${CLI_PIN[@]}" nbdcopy "$uri" null: 2>>"$W/client.log" || return 1
+		else
+			"${CLI_PIN[@]}" nbdcopy "$SRC" "$uri" 2>>"$W/client.log" || return 1
+		fi
+		t1=$(now_ns)
+		awk -v b="$BYTES" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f\n", b / (ns / 1e3)}'
 		;;
 	rand*)
 		rw=${t%%[0-9]*} qd=${t#"$rw"}
-		"${CLI_PIN[@]}" fio --name="$t" --ioengine=nbd --uri="$URI" --rw="$rw" --bs=4k \
+		"${CLI_PIN[@]}" fio --name="$t" --ioengine=nbd --uri="$uri" --rw="$rw" --bs=4k \
 			--iodepth="$qd" --size="$BYTES" --time_based --runtime="$RUNTIME" \
 			--ramp_time="$RAMP" --randrepeat=0 --norandommap --output-format=json \
 			--output="$W/$srv-$t.json" >>"$W/client.log" 2>&1 || return 1
@@ -329,27 +342,44 @@ if command -v fincore >/dev/null; then
 	fincore -n -o RES,SIZE,FILE "$IMG" "$SRC" | sed 's/^/nbd-bench: page cache: /'
 fi
 
+RUN=()
 for srv in $SERVERS; do
 	if ! have_server "$srv"; then
 		echo "nbd-bench: $srv is not available, skipped" >&2
 		continue
 	fi
-	cat "$IMG" "$SRC" >/dev/null # re-warm, in case anything was evicted
-	echo "nbd-bench: $srv (load average $(cut -d' ' -f1-3 /proc/loadavg)$(resident))"
 	start_server "$srv"
-	for t in $TESTS; do
-		if v=$(run_test "$srv" "$t") && check_alive "$srv" "$t"; then
-			RES[$srv,$t]=$v
-			printf '  %-12s %s\n' "$t" "$v"
-			[ -z "$OUT" ] || echo "$srv $t $v $(case $t in seq*) echo MB/s ;; *) echo IOPS ;; esac)" >>"$OUT"
-		else
-			echo "nbd-bench: $srv: $t failed (see $W/client.log)" >&2
-			KEEP=1
-			[ -n "$SRV_PID" ] || start_server "$srv"
-		fi
-	done
-	stop_server
+	RUN+=("$srv")
 done
+[ ${#RUN[@]} -gt 0 ] || die "no server to run"
+echo "nbd-bench: servers up: ${RUN[*]}"
+
+for t in $TESTS; do
+	case $t in seq*) n=$REPS ;; *) n=$FIO_REPS ;; esac
+	cat "$IMG" "$SRC" >/dev/null # re-warm, in case anything was evicted
+	echo "nbd-bench: $t, $n round(s) (load average $(cut -d' ' -f1-3 /proc/loadavg)$(resident))"
+	for r in $(seq "$n"); do
+		# Round R starts with the server after the one that started round R-1.
+		for k in $(seq 0 $((${#RUN[@]} - 1))); do
+			srv=${RUN[$(((k + r - 1) % ${#RUN[@]}))]}
+			[ -n "${SPID[$srv]}" ] || start_server "$srv"
+			if v=$(run_test "$srv" "$t") && check_alive "$srv" "$t"; then
+				echo "$v" >>"$W/res.$srv.$t"
+			else
+				echo "nbd-bench: $srv: $t failed (see $W/client.log)" >&2
+				KEEP=1
+			fi
+		done
+	done
+	for srv in "${RUN[@]}"; do
+		[ -s "$W/res.$srv.$t" ] || continue
+		v=$(median <"$W/res.$srv.$t")
+		RES[$srv,$t]=$v
+		printf '  %-12s %-16s %s\n' "$t" "$srv" "$v"
+		[ -z "$OUT" ] || echo "$srv $t $v $(case $t in seq*) echo MB/s ;; *) echo IOPS ;; esac)" >>"$OUT"
+	done
+done
+stop_all
 
 # ---- the table ----------------------------------------------------------------------------------
 
