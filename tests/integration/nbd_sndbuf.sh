@@ -18,7 +18,9 @@ PATH=/usr/bin:$PATH nbdsh -u "$(uri s)" -c 'import time; time.sleep(3)' &
 cp=$!
 tb=
 for _ in $(seq 50); do
-	tb=$(ss -x -m -p | grep -A1 "pid=$DAEMON_PID," | sed -n 's/.*,tb\([0-9]*\),.*/\1/p' | head -n1 || true)
+	# The daemon's end of a connection to its NBD socket (ss lists connected sockets).
+	tb=$(ss -x -m -p -O | grep -F "$NBD_SOCK " | grep -F "pid=$DAEMON_PID," |
+		sed -n 's/.*,tb\([0-9]*\),.*/\1/p' | head -n1 || true)
 	[ -z "$tb" ] || break
 	sleep 0.1
 done
