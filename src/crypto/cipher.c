@@ -24,18 +24,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/aes_aesni.h"
 #include "crypto/xts_aesni.h"
 #include "util/secmem.h"
 
 #define MAX_IV 16
 
 /*
- * One set of keyed contexts, used by one request at a time:
+ * One set of keyed OpenSSL contexts, used by one request at a time:
  *   ecb_enc/ecb_dec  AES-ECB with the data key (the XTS data half): the bulk of every mode
  *   tweak            AES-ECB encryption with the XTS tweak half
  *   cbc_enc          AES-CBC encryption, sector by sector (CBC encryption cannot be batched)
  *   essiv            AES-ECB with hash(key), for ESSIV IVs
- * buf holds the per-block XOR stream of a request (tweaks, or IVs and chaining blocks).
+ * Only those the CPU's AES instructions do not replace are made: with AES-NI, none (the
+ * round keys are then the cipher's own, in locked memory; OpenSSL's contexts keep theirs in
+ * its ordinary heap).  buf holds the per-block XOR stream of a request (tweaks, or IVs and
+ * chaining blocks).
  */
 struct cctx {
 	EVP_CIPHER_CTX *ecb_enc;
@@ -62,6 +66,9 @@ struct bs_sector_cipher {
 	unsigned large_shift; /* log2(sector_size) - 9 when IVs count large sectors */
 	unsigned iv_size;
 	struct bs_xts_keys *xk; /* AES-NI round keys for XTS (locked), or NULL */
+	/* AES-NI round keys (locked) of the data key and the ESSIV key, or NULL: OpenSSL */
+	struct bs_aes_keys *ak;
+	struct bs_aes_keys *essiv_ak;
 	pthread_mutex_t lock;
 	struct cctx *pool;
 };
@@ -285,15 +292,17 @@ static struct cctx *cctx_new(struct bs_sector_cipher *c)
 
 	if (!x)
 		return NULL;
-	x->ecb_enc = keyed(c->ecb, c->key, 1);
-	x->ecb_dec = keyed(c->ecb, c->key, 0);
-	if (!x->ecb_enc || !x->ecb_dec)
+	if (!c->ak) {
+		x->ecb_enc = keyed(c->ecb, c->key, 1);
+		x->ecb_dec = keyed(c->ecb, c->key, 0);
+		if (!x->ecb_enc || !x->ecb_dec)
+			goto fail;
+		if (!strcmp(c->spec.chain, "cbc") && !(x->cbc_enc = keyed(c->evp, c->key, 1)))
+			goto fail;
+	}
+	if (is_xts(c) && !c->xk && !(x->tweak = keyed(c->ecb, c->key + half, 1)))
 		goto fail;
-	if (is_xts(c) && !(x->tweak = keyed(c->ecb, c->key + half, 1)))
-		goto fail;
-	if (!strcmp(c->spec.chain, "cbc") && !(x->cbc_enc = keyed(c->evp, c->key, 1)))
-		goto fail;
-	if (c->essiv_evp) {
+	if (c->essiv_evp && !c->essiv_ak) {
 		x->essiv = EVP_CIPHER_CTX_new();
 		if (!x->essiv ||
 		    !EVP_CipherInit_ex2(x->essiv, c->essiv_evp, c->essiv_key, NULL, 1, NULL))
@@ -342,6 +351,8 @@ void bs_sector_cipher_free(struct bs_sector_cipher *c)
 	bs_secure_free(c->key);
 	bs_secure_free(c->essiv_key);
 	bs_xts_keys_free(c->xk);
+	bs_aes_keys_free(c->ak);
+	bs_aes_keys_free(c->essiv_ak);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -384,6 +395,7 @@ int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, s
 	struct bs_sector_cipher *c;
 	char name[32];
 	struct cctx *probe;
+	enum bs_cipher_accel level;
 	int r = -EINVAL;
 
 	if (sector_size < 512 || sector_size > 4096 || (sector_size & (sector_size - 1))) {
@@ -433,6 +445,17 @@ int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, s
 	}
 	if (spec->iv == BS_IV_ESSIV && setup_essiv(c, why))
 		goto fail;
+	level = bs_xts_aesni_level(accel_max);
+	if (level != BS_ACCEL_NONE) {
+		c->ak = bs_aes_keys_new(c->key, is_xts(c) ? key_len / 2 : key_len);
+		if (!c->ak ||
+		    (c->essiv_key &&
+		     !(c->essiv_ak = bs_aes_keys_new(c->essiv_key, c->essiv_key_len))) ||
+		    (is_xts(c) && !(c->xk = bs_xts_keys_new(c->key, c->key_len, level)))) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
 	/* Build one context now so that a bad key fails here, not on the first request. */
 	probe = cctx_new(c);
 	if (!probe) {
@@ -440,17 +463,6 @@ int bs_sector_cipher_new(const struct bs_crypt_spec *spec, const uint8_t *key, s
 		goto fail;
 	}
 	cctx_put(c, probe);
-	if (!strcmp(spec->chain, "xts")) {
-		enum bs_cipher_accel level = bs_xts_aesni_level(accel_max);
-
-		if (level != BS_ACCEL_NONE) {
-			c->xk = bs_xts_keys_new(c->key, c->key_len, level);
-			if (!c->xk) {
-				r = -ENOMEM;
-				goto fail;
-			}
-		}
-	}
 	*out = c;
 	return 0;
 fail:
@@ -461,6 +473,31 @@ fail:
 unsigned bs_sector_cipher_sector_size(const struct bs_sector_cipher *c)
 {
 	return c->sector_size;
+}
+
+static int ecb(EVP_CIPHER_CTX *ctx, const uint8_t *in, uint8_t *out, size_t len)
+{
+	while (len) {
+		int n = len > (1u << 30) ? (1 << 30) : (int)len, outl;
+
+		if (!EVP_CipherUpdate(ctx, out, &outl, in, n) || outl != n)
+			return -EIO;
+		in += n;
+		out += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* AES-ECB with the data key: the cipher's own round keys, or OpenSSL's context. */
+static int data_ecb(const struct bs_sector_cipher *c, struct cctx *x, bool encrypt,
+		    const uint8_t *in, uint8_t *out, size_t len)
+{
+	if (c->ak) {
+		bs_aes_ecb(c->ak, encrypt, in, out, len);
+		return 0;
+	}
+	return ecb(encrypt ? x->ecb_enc : x->ecb_dec, in, out, len);
 }
 
 static int make_iv(struct bs_sector_cipher *c, struct cctx *x, uint64_t n, uint8_t *iv)
@@ -494,7 +531,9 @@ static int make_iv(struct bs_sector_cipher *c, struct cctx *x, uint64_t n, uint8
 	case BS_IV_ESSIV:
 		v = htole64(n);
 		memcpy(iv, &v, 8);
-		if (!EVP_CipherUpdate(x->essiv, iv, &len, iv, (int)c->iv_size))
+		if (c->essiv_ak)
+			bs_aes_ecb(c->essiv_ak, true, iv, iv, c->iv_size);
+		else if (!EVP_CipherUpdate(x->essiv, iv, &len, iv, (int)c->iv_size))
 			return -EIO;
 		return 0;
 	case BS_IV_ENCBLKNO1:
@@ -502,7 +541,7 @@ static int make_iv(struct bs_sector_cipher *c, struct cctx *x, uint64_t n, uint8
 		v = htole64(n);
 		memcpy(iv, &v, 8);
 		for (int i = c->spec.iv == BS_IV_ENCBLKNO1 ? 1 : 8; i > 0; i--)
-			if (!EVP_CipherUpdate(x->ecb_enc, iv, &len, iv, (int)c->iv_size))
+			if (data_ecb(c, x, true, iv, iv, c->iv_size))
 				return -EIO;
 		return 0;
 	}
@@ -522,20 +561,6 @@ static int reserve(struct cctx *x, size_t len)
 	free(x->buf);
 	x->buf = n;
 	x->cap = len;
-	return 0;
-}
-
-static int ecb(EVP_CIPHER_CTX *ctx, const uint8_t *in, uint8_t *out, size_t len)
-{
-	while (len) {
-		int n = len > (1u << 30) ? (1 << 30) : (int)len, outl;
-
-		if (!EVP_CipherUpdate(ctx, out, &outl, in, n) || outl != n)
-			return -EIO;
-		in += n;
-		out += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -636,7 +661,7 @@ static int xts_crypt(struct bs_sector_cipher *c, struct cctx *x, bool encrypt, c
 		for (unsigned i = 0; i < nsec; i++)
 			xts_expand(t + (size_t)i * ss, ivs + 16 * (size_t)i, ss / 16);
 		xor_blocks(out + done, in + done, t, n);
-		r = ecb(encrypt ? x->ecb_enc : x->ecb_dec, out + done, out + done, n);
+		r = data_ecb(c, x, encrypt, out + done, out + done, n);
 		if (r)
 			return r;
 		xor_blocks(out + done, out + done, t, n);
@@ -664,7 +689,7 @@ static int cbc_decrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t
 			return r;
 		memcpy(p + 16, in + (size_t)i * ss, ss - 16);
 	}
-	r = ecb(x->ecb_dec, in, out, len);
+	r = data_ecb(c, x, false, in, out, len);
 	if (!r)
 		xor_blocks(out, out, t, len);
 	return r;
@@ -685,6 +710,10 @@ static int cbc_encrypt(struct bs_sector_cipher *c, struct cctx *x, const uint8_t
 			r = make_iv(c, x, sector >> c->large_shift, iv);
 		if (r)
 			return r;
+		if (c->ak) {
+			bs_aes_cbc_encrypt(c->ak, iv, in + off, out + off, ss);
+			continue;
+		}
 		if (!EVP_CipherInit_ex2(x->cbc_enc, NULL, NULL, iv, 1, NULL) ||
 		    !EVP_CipherUpdate(x->cbc_enc, out + off, &outl, in + off, (int)ss) ||
 		    outl != (int)ss)
@@ -710,7 +739,7 @@ static int crypt_common(struct bs_sector_cipher *c, bool encrypt, const void *in
 	if (!x)
 		return -ENOMEM;
 	if (c->spec.iv == BS_IV_NONE) {
-		r = ecb(encrypt ? x->ecb_enc : x->ecb_dec, in, out, len);
+		r = data_ecb(c, x, encrypt, in, out, len);
 	} else if (!encrypt && !strcmp(c->spec.chain, "cbc")) {
 		r = reserve(x, len);
 		if (!r)

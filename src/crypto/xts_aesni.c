@@ -9,11 +9,10 @@
  */
 #include "crypto/xts_aesni.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <string.h>
 
+#include "crypto/aes_aesni.h"
 #include "util/secmem.h"
 
 struct bs_xts_keys {
@@ -54,68 +53,12 @@ enum bs_cipher_accel bs_xts_aesni_level(enum bs_cipher_accel max)
 	return BS_ACCEL_VAES;
 }
 
-/* SubWord(RotWord(w)) with AESKEYGENASSIST: w as X1, dword 1 of the result. */
-AESNI static uint32_t sub_rot_word(uint32_t w)
-{
-	__m128i r = _mm_aeskeygenassist_si128(_mm_set_epi32(0, 0, (int)w, 0), 0);
-
-	return (uint32_t)_mm_cvtsi128_si32(_mm_shuffle_epi32(r, 0x01));
-}
-
-/* SubWord(w): dword 0 of the same result. */
-AESNI static uint32_t sub_word(uint32_t w)
-{
-	__m128i r = _mm_aeskeygenassist_si128(_mm_set_epi32(0, 0, (int)w, 0), 0);
-
-	return (uint32_t)_mm_cvtsi128_si32(r);
-}
-
-/*
- * FIPS-197 key expansion (section 5.2) word by word, for Nk = 4, 6 or 8 words of key; the
- * S-box comes from AESKEYGENASSIST.  Words are little-endian, as the AES instructions see
- * the state, so RotWord is a rotation right by 8 and Rcon sits in the low byte.
- */
-AESNI static void expand_key(const uint8_t *key, size_t len, uint8_t out[15][16])
-{
-	static const uint8_t rcon[11] = {0,    0x01, 0x02, 0x04, 0x08, 0x10,
-					 0x20, 0x40, 0x80, 0x1b, 0x36};
-	const unsigned nk = (unsigned)(len / 4), total = 4 * (nk + 7);
-	uint32_t w[60];
-
-	for (unsigned i = 0; i < nk; i++) {
-		memcpy(&w[i], key + 4 * i, 4);
-		w[i] = le32toh(w[i]);
-	}
-	for (unsigned i = nk; i < total; i++) {
-		uint32_t t = w[i - 1];
-
-		if (i % nk == 0)
-			t = sub_rot_word(t) ^ rcon[i / nk];
-		else if (nk > 6 && i % nk == 4)
-			t = sub_word(t);
-		w[i] = w[i - nk] ^ t;
-	}
-	for (unsigned i = 0; i < total; i++) {
-		uint32_t v = htole32(w[i]);
-
-		memcpy(&out[i / 4][4 * (i % 4)], &v, 4);
-	}
-	OPENSSL_cleanse(w, sizeof(w));
-}
-
 AESNI static void expand_xts_key(struct bs_xts_keys *k, const uint8_t *key, size_t len)
 {
 	const size_t half = len / 2;
-	const unsigned nr = (unsigned)(half / 4) + 6;
 
-	k->rounds = nr;
-	expand_key(key, half, k->enc);
-	expand_key(key + half, half, k->tweak);
-	_mm_storeu_si128((__m128i *)k->dec[0], _mm_loadu_si128((const __m128i *)k->enc[nr]));
-	for (unsigned i = 1; i < nr; i++)
-		_mm_storeu_si128((__m128i *)k->dec[i], _mm_aesimc_si128(_mm_loadu_si128(
-							   (const __m128i *)k->enc[nr - i])));
-	_mm_storeu_si128((__m128i *)k->dec[nr], _mm_loadu_si128((const __m128i *)k->enc[0]));
+	k->rounds = bs_aesni_key_schedule(key, half, k->enc, k->dec);
+	bs_aesni_key_schedule(key + half, half, k->tweak, NULL);
 }
 
 /* T * alpha in GF(2^128), IEEE 1619's little-endian convention. */

@@ -39,7 +39,9 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "crypto/aes_aesni.h"
 #include "crypto/cipher.h"
+#include "crypto/xts_aesni.h"
 #include "engine/table.h"
 #include "helpers.h"
 #include "util/parse.h"
@@ -254,11 +256,17 @@ static void run_kat(const struct kat *k)
 	free(tmp);
 }
 
+/* Every known answer at every level of acceleration: VAES, AES-NI (which also does the
+ * AES of the CBC and ECB modes and of ESSIV and encblkno IVs), none (OpenSSL only). */
 static void test_kats(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(kats) / sizeof(kats[0]); i++)
-		run_kat(&kats[i]);
+	for (int accel = BS_ACCEL_VAES; accel >= BS_ACCEL_NONE; accel--) {
+		bs_sector_cipher_set_accel((enum bs_cipher_accel)accel);
+		for (size_t i = 0; i < sizeof(kats) / sizeof(kats[0]); i++)
+			run_kat(&kats[i]);
+	}
+	bs_sector_cipher_set_accel(BS_ACCEL_VAES);
 }
 
 /* Distinct contexts in use at once (the pool grows) give the same answers. */
@@ -1102,6 +1110,64 @@ static void test_xts_accel_same(void **state)
 	free(b);
 }
 
+/*
+ * The AES-NI block functions against OpenSSL's AES-ECB and AES-CBC: every key size, 1 to 40
+ * blocks (around the groups of eight ECB works in), in place and out of place.
+ */
+static void test_aes_aesni(void **state)
+{
+	uint8_t key[32], iv[16], in[640], want[640], got[640];
+
+	(void)state;
+	for (size_t key_len = 16; key_len <= 32; key_len += 8) {
+		struct bs_aes_keys *k;
+
+		rng_fill(key, key_len);
+		k = bs_aes_keys_new(key, key_len);
+		if (!k) {
+			assert_int_equal(bs_xts_aesni_level(BS_ACCEL_VAES), BS_ACCEL_NONE);
+			skip();
+		}
+		for (size_t n = 1; n <= 40; n++) {
+			const size_t len = 16 * n;
+
+			rng_fill(in, len);
+			rng_fill(iv, sizeof(iv));
+			for (int mode = 0; mode < 3; mode++) { /* ECB enc, ECB dec, CBC enc */
+				char name[32];
+				EVP_CIPHER *ciph;
+				EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+				int outl = 0;
+
+				snprintf(name, sizeof(name), "AES-%zu-%s", key_len * 8,
+					 mode == 2 ? "CBC" : "ECB");
+				ciph = EVP_CIPHER_fetch(NULL, name, NULL);
+				assert_non_null(ciph);
+				assert_non_null(ctx);
+				assert_true(EVP_CipherInit_ex2(
+				    ctx, ciph, key, mode == 2 ? iv : NULL, mode != 1, NULL));
+				EVP_CIPHER_CTX_set_padding(ctx, 0);
+				assert_true(EVP_CipherUpdate(ctx, want, &outl, in, (int)len));
+				assert_int_equal(outl, (int)len);
+				EVP_CIPHER_CTX_free(ctx);
+				EVP_CIPHER_free(ciph);
+				if (mode == 2)
+					bs_aes_cbc_encrypt(k, iv, in, got, len);
+				else
+					bs_aes_ecb(k, mode == 0, in, got, len);
+				assert_memory_equal(got, want, len);
+				memcpy(got, in, len);
+				if (mode == 2)
+					bs_aes_cbc_encrypt(k, iv, got, got, len);
+				else
+					bs_aes_ecb(k, mode == 0, got, got, len);
+				assert_memory_equal(got, want, len);
+			}
+		}
+		bs_aes_keys_free(k);
+	}
+}
+
 /* "key wipe" and "key set" while suspended, as dm-crypt's messages. */
 static void test_target_messages(void **state)
 {
@@ -1141,6 +1207,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kats),
+	    cmocka_unit_test(test_aes_aesni),
 	    cmocka_unit_test(test_concurrent_contexts),
 	    cmocka_unit_test(test_cipher_null),
 	    cmocka_unit_test(test_ieee1619_short),
