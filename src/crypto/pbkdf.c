@@ -34,6 +34,23 @@ const char *bs_pbkdf_type_name(enum bs_pbkdf_type t)
 	return t == BS_PBKDF2 ? "pbkdf2" : t == BS_ARGON2I ? "argon2i" : "argon2id";
 }
 
+/*
+ * Argon2's working memory: its blocks are derived from the passphrase, and the last ones
+ * give the key without it, so they stay out of core dumps and are wiped (libargon2 clears
+ * them before the free callback too).  Not locked: it may be gigabytes.
+ */
+static int argon2_alloc(uint8_t **memory, size_t bytes)
+{
+	*memory = bs_secure_alloc_unlocked(bytes);
+	return *memory ? ARGON2_OK : ARGON2_MEMORY_ALLOCATION_ERROR;
+}
+
+static void argon2_free(uint8_t *memory, size_t bytes)
+{
+	(void)bytes;
+	bs_secure_free(memory);
+}
+
 int bs_pbkdf_derive(const struct bs_pbkdf *p, const void *pass, size_t pass_len, const void *salt,
 		    size_t salt_len, void *out, size_t out_len)
 {
@@ -51,9 +68,25 @@ int bs_pbkdf_derive(const struct bs_pbkdf *p, const void *pass, size_t pass_len,
 	if (p->iterations == 0 || p->memory_kb < 8 * p->parallel || p->parallel == 0 ||
 	    p->parallel > 16 || p->memory_kb > LUKS_ARGON2_MAX_MEM)
 		return -EINVAL;
-	int r = argon2_hash(p->iterations, p->memory_kb, p->parallel, pass, pass_len, salt,
-			    salt_len, out, out_len, NULL, 0,
-			    p->type == BS_ARGON2I ? Argon2_i : Argon2_id, ARGON2_VERSION_13);
+	if (pass_len > UINT32_MAX || salt_len > UINT32_MAX || out_len > UINT32_MAX)
+		return -EINVAL;
+	argon2_context ctx = {
+	    .out = out,
+	    .outlen = (uint32_t)out_len,
+	    .pwd = (uint8_t *)(uintptr_t)pass, /* not written: no ARGON2_FLAG_CLEAR_PASSWORD */
+	    .pwdlen = (uint32_t)pass_len,
+	    .salt = (uint8_t *)(uintptr_t)salt,
+	    .saltlen = (uint32_t)salt_len,
+	    .t_cost = p->iterations,
+	    .m_cost = p->memory_kb,
+	    .lanes = p->parallel,
+	    .threads = p->parallel,
+	    .version = ARGON2_VERSION_13,
+	    .allocate_cbk = argon2_alloc,
+	    .free_cbk = argon2_free,
+	    .flags = ARGON2_DEFAULT_FLAGS,
+	};
+	int r = argon2_ctx(&ctx, p->type == BS_ARGON2I ? Argon2_i : Argon2_id);
 
 	if (r == ARGON2_MEMORY_ALLOCATION_ERROR)
 		return -ENOMEM;

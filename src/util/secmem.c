@@ -7,6 +7,7 @@
 #include "util/secmem.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@ struct secmem_hdr {
 };
 
 static atomic_bool warned_mlock;
+static atomic_size_t mapped, peak; /* bytes of secure mappings: now, and the most */
 
 void bs_wipe(void *p, size_t n)
 {
@@ -27,7 +29,7 @@ void bs_wipe(void *p, size_t n)
 		explicit_bzero(p, n);
 }
 
-void *bs_secure_alloc(size_t size)
+static void *secure_map(size_t size, bool lock)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t maplen;
@@ -43,14 +45,38 @@ void *bs_secure_alloc(size_t size)
 	m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
-	if (mlock(m, maplen) != 0 && !atomic_exchange(&warned_mlock, true))
+	if (lock && mlock(m, maplen) != 0 && !atomic_exchange(&warned_mlock, true))
 		bs_warn("cannot lock memory for keys (mlock failed); secrets may reach swap");
 	madvise(m, maplen, MADV_DONTDUMP);
 	madvise(m, maplen, MADV_DONTFORK);
 	h = m;
 	h->maplen = maplen;
 	h->size = size;
+	size_t now = atomic_fetch_add(&mapped, maplen) + maplen, was = atomic_load(&peak);
+
+	while (now > was && !atomic_compare_exchange_weak(&peak, &was, now))
+		;
 	return (char *)m + page;
+}
+
+void *bs_secure_alloc(size_t size)
+{
+	return secure_map(size, true);
+}
+
+void *bs_secure_alloc_unlocked(size_t size)
+{
+	return secure_map(size, false);
+}
+
+size_t bs_secure_peak(void)
+{
+	return atomic_load(&peak);
+}
+
+void bs_secure_peak_reset(void)
+{
+	atomic_store(&peak, atomic_load(&mapped));
 }
 
 void bs_secure_free(void *p)
@@ -67,6 +93,7 @@ void bs_secure_free(void *p)
 	bs_wipe(p, maplen - page);
 	munlock(h, maplen);
 	munmap(h, maplen);
+	atomic_fetch_sub(&mapped, maplen);
 }
 
 char *bs_secure_strdup(const char *s)
