@@ -793,14 +793,20 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 		return -ENOMEM;
 
 	if (rmw) {
-		/* Old data of the modified chunks and old parity; parity ^= delta. */
+		/*
+		 * Old data of the modified chunks and old parity; parity ^= delta.  A chunk the
+		 * write does not cover over all of [plo, phi) is read again by the
+		 * reconstruct-write below if this read fails, so a bad block there is counted
+		 * then, not here too.
+		 */
 		for (unsigned k = 0; k < dd && !r; k++) {
 			unsigned m = w->lay.data[k];
+			bool again = !(w->lo[k] <= w->plo && w->hi[k] >= w->phi);
 
 			if (w->lo[k] < w->hi[k]) {
 				r = member_io(a, m, BS_OP_READ,
 					      bufs[m] + ((w->lo[k] - w->plo) << 9), base + w->lo[k],
-					      w->hi[k] - w->lo[k], 0);
+					      w->hi[k] - w->lo[k], again ? RAID_IO_QUIET : 0);
 				if (r && is_media_error(r)) {
 					rmw = false; /* fall back: reconstruct instead */
 					r = 0;

@@ -10,6 +10,8 @@
 #     scrub repairs the rest (repaired_cnt) with mismatch_cnt 0, the second scrub finds
 #     nothing, the members match md's layout byte for byte, and the log matches the data;
 #   - rot in blocks of zeroes (written as zeroes, or with WRITE_ZEROES) is found too;
+#   - a rotten block met by a read-modify-write that falls back to reconstruct-write is
+#     counted once;
 #   - degraded RAID6 still rebuilds the bad block; degraded RAID5 cannot, and the bad block
 #     reads as an error, never as wrong data (without the log it would read wrong);
 #   - RAID1 and RAID10 with the log heal the same way;
@@ -187,6 +189,36 @@ grep -q "r5: [^ ]*r50.img: 1 block(s) from sector 2000 do not match the checksum
 	fail "r5: the bad block was not logged with its member and sector"
 log "r5 degraded: the bad block reads as an error: ok"
 $BS raid stop r5
+
+# A write across two chunks of a 5-member RAID5 (two reads and the parity's against four)
+# takes read-modify-write.  When the old data it reads has rotted, it falls back to
+# reconstruct-write, which reads that block again with the rest of the stripe: still one
+# checksum error, not two.  Stripe 3: the last 4 KiB of its first data chunk rots, then 8 KiB
+# are written over that block and the first 4 KiB of the next chunk.
+mkarray r5w 5 5
+read -r d0 < <($ROT roles 5 2 5 3 | awk '{print $2}')
+e0=$(raid_detail r5w checksum_errors)
+DAMAGED=0
+hit r5w "$d0" $((3 * 128 + 120)) 0 4096
+[ "$DAMAGED" = 8 ] || fail "test broken: $DAMAGED sectors damaged, not 8"
+head -c 8192 /dev/urandom >r5w.new
+dd if=r5w.new of=r5w.data bs=4096 seek=$(((3 * 262144 + 61440) / 4096)) conv=notrunc \
+	status=none
+$PY - "$NBD_SOCK" r5w r5w.new $((3 * 262144 + 61440)) <<'PY' || fail "r5w: the write failed"
+import nbd, sys
+h = nbd.NBD(); h.set_export_name(sys.argv[2]); h.connect_unix(sys.argv[1])
+h.pwrite(open(sys.argv[3], "rb").read(), int(sys.argv[4]))
+h.flush()
+h.shutdown()
+PY
+[ $(($(raid_detail r5w checksum_errors) - e0)) = 1 ] ||
+	fail "r5w: $(($(raid_detail r5w checksum_errors) - e0)) checksum errors for 1 rotten block"
+verify r5w 5 5 2
+raid_scrub r5w
+[ "$REP" = 0 ] && [ "$MM" = 0 ] || fail "r5w: the check after the write: $REP repaired, $MM mismatches"
+csumlog r5w 5
+log "r5w: a rotten block met by read-modify-write is counted once: ok"
+$BS raid stop r5w
 
 # ---- RAID6, then degraded RAID6 ----
 mkarray r6 6 5
