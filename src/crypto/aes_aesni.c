@@ -20,10 +20,7 @@ struct bs_aes_keys {
 
 void bs_aes_keys_free(struct bs_aes_keys *k)
 {
-	if (!k)
-		return;
-	OPENSSL_cleanse(k, sizeof(*k));
-	bs_secure_free(k);
+	bs_secure_free(k); /* wipes the keys */
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
