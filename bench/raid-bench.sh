@@ -10,6 +10,7 @@
 #   raid5-journal the same with --consistency-policy journal (blkstack's default for new
 #                 RAID4/5/6: no write hole)
 #   raid6         `--level 6 --raid-devices 6`, otherwise as raid5
+#   raid6-journal the same with --consistency-policy journal
 # Four data disks of 64 KiB make a 256 KiB stripe, nbdcopy's request size: its sequential
 # writes are full-stripe writes.
 # Rows, each the median of --reps runs, the configurations taking turns run by run:
@@ -29,7 +30,7 @@ BUILD=$TOP/build
 SIZE=256M
 REPS=3
 RUNTIME=5
-CONFIGS="striped4 striped5 raid5 raid5-journal raid6"
+CONFIGS="striped4 striped5 raid5 raid5-journal raid6 raid6-journal"
 while [ $# -gt 0 ]; do
 	case $1 in
 	-b) BUILD=$(cd "$2" && pwd); shift ;;
@@ -65,10 +66,10 @@ for c in $CONFIGS; do
 		for f in "${m[@]}"; do tbl+=" $f 0"; done
 		$BS dm create "$c" --table "$tbl"
 		;;
-	raid5 | raid5-journal | raid6)
+	raid5 | raid5-journal | raid6 | raid6-journal)
 		n=5 level=5 extra=(--consistency-policy resync)
-		[ "$c" = raid6 ] && n=6 level=6
-		[ "$c" = raid5-journal ] && extra=(--consistency-policy journal)
+		[ "${c%-journal}" = raid6 ] && n=6 level=6
+		[ "${c%-journal}" != "$c" ] && extra=(--consistency-policy journal)
 		mapfile -t m < <(members "$c" "$n")
 		$BS raid create "$c" --level $level --raid-devices $n --chunk 64K --assume-clean \
 			"${extra[@]}" "${m[@]}" >/dev/null
@@ -135,7 +136,7 @@ for c in $CONFIGS; do
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
 if [ -n "${MED[striped4,seqwrite]:-}" ]; then
-	for c in raid5 raid5-journal raid6; do
+	for c in raid5 raid5-journal raid6 raid6-journal; do
 		[ -n "${MED[$c,seqwrite]:-}" ] || continue
 		echo "$c seq write: $(ratio "${MED[$c,seqwrite]}" "${MED[striped4,seqwrite]}") of striped4 (goal 80%)"
 	done

@@ -198,6 +198,8 @@ uint64_t rewrite_bad(struct raid_array *a, unsigned r, uint64_t ms, uint64_t n, 
 
 int flush_members(struct raid_array *a)
 {
+	/* Every write completed before this point is durable if the flush succeeds. */
+	uint64_t epoch = atomic_fetch_add(&a->fepoch, 1), done;
 	int r = csum_flush(a);
 
 	for (unsigned i = 0; i < a->g.disks; i++) {
@@ -219,6 +221,9 @@ int flush_members(struct raid_array *a)
 		if (e && !r)
 			r = e;
 	}
+	done = atomic_load(&a->fdone);
+	while (!r && done < epoch + 1 && !atomic_compare_exchange_weak(&a->fdone, &done, epoch + 1))
+		;
 	return r;
 }
 
@@ -761,6 +766,15 @@ struct stripe_write {
 	unsigned flags;
 };
 
+/* Whether W replaces every data block of its stripe. */
+static bool full_cover(const struct stripe_write *w, unsigned dd)
+{
+	for (unsigned k = 0; k < dd; k++)
+		if (w->lo[k] != w->plo || w->hi[k] != w->phi)
+			return false;
+	return true;
+}
+
 static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 {
 	const unsigned dd = a->g.data_disks, P = w->lay.pd;
@@ -887,6 +901,7 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 	{
 		struct jentry je[RAID_MAX_DISKS];
 		unsigned nj = 0, rings[2], nrings = 0;
+		bool logged, skipped = false;
 
 		for (unsigned k = 0; k < dd; k++) {
 			unsigned m = w->lay.data[k];
@@ -903,8 +918,21 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 			je[nj++] = (struct jentry){(unsigned)Q, base + w->plo, len, bufs[Q]};
 			rings[nrings++] = (unsigned)Q;
 		}
-		if (a->cfg.policy == RAID_POLICY_JOURNAL && nrings) {
-			r = journal_write(a, w->stripe, rings, nrings, je, nj);
+		logged = a->cfg.policy == RAID_POLICY_JOURNAL && nrings;
+		/*
+		 * A healthy full-stripe write leaves nothing of the stripe's old contents for a
+		 * torn update to damage: no record, unless an older one of the stripe could be
+		 * replayed over it (array_journal.c).
+		 */
+		if (logged && nj == a->g.disks && w->plo == 0 && len == a->g.chunk && !bad &&
+		    full_cover(w, dd) && journal_may_skip(a, w->stripe)) {
+			logged = false;
+			skipped = true;
+		}
+		if (logged) {
+			r = journal_before_record(a, w->stripe);
+			if (!r)
+				r = journal_write(a, w->stripe, rings, nrings, je, nj);
 			if (r) {
 				bs_scratch_put(mem);
 				return r;
@@ -919,8 +947,10 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 			else if (e && !r)
 				r = e;
 		}
-		if (a->cfg.policy == RAID_POLICY_JOURNAL && nrings)
+		if (logged)
 			journal_done(a, rings, nrings);
+		else if (skipped)
+			journal_skipped(a, w->stripe);
 	}
 	/*
 	 * Data members that failed a read here get the whole range back (reconstructed, with
@@ -1254,6 +1284,7 @@ fail:
 	reshape_stop(a);
 	reshape_free(a);
 	csum_free(a);
+	journal_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
 	free(a->bits_disk);
@@ -1273,6 +1304,7 @@ void raid_array_destroy(struct raid_array *a)
 	raid_array_mark_clean(a);
 	reshape_free(a);
 	csum_free(a);
+	journal_free(a);
 	raid_geom_free(&a->g);
 	free(a->bits);
 	free(a->bits_disk);
@@ -1509,6 +1541,7 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 	st->csum = a->cfg.csum;
 	st->csum_errors = atomic_load(&a->csum_errors);
 	st->journal_replayed = a->journal_replayed;
+	st->journal_skipped = atomic_load(&a->jskipped);
 	pthread_mutex_lock(&a->bm_lock);
 	for (uint64_t i = 0; i < a->nbits; i++)
 		st->bitmap_dirty += (a->bits[i / 8] >> (i % 8)) & 1;

@@ -37,12 +37,20 @@ struct lock_bucket {
 	uint64_t held[LOCKS_PER_BUCKET];
 };
 
+/* A record that a replay could still find in a ring (array_journal.c). */
+struct jl_live {
+	uint64_t pos, size, stripe;
+};
+
 struct journal_ring {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint64_t head;	 /* next free sector, relative to the ring start */
 	unsigned active; /* records written whose in-place writes have not finished */
 	unsigned half;	 /* which half head is in; crossing flushes the members first */
+	/* Its records that may still be valid on disk, oldest first (a circular queue). */
+	struct jl_live *live;
+	size_t live_first, live_n, live_cap;
 };
 
 struct raid_array {
@@ -84,6 +92,17 @@ struct raid_array {
 	atomic_uint_least64_t jseq;
 
 	uint64_t journal_replayed;
+	/*
+	 * Full-stripe writes skip the journal when no record of their stripe can be replayed
+	 * (array_journal.c).  Per bucket of stripes: how many records a replay could find, and
+	 * the flush epoch (+1) of the last write that skipped the journal.  Flush epochs:
+	 * flush_members() starts epoch fepoch; every write completed before it is durable once
+	 * fdone passes that epoch.
+	 */
+	atomic_uint *jlive;
+	atomic_uint_least64_t *junlogged;
+	atomic_uint_least64_t fepoch, fdone;
+	atomic_uint_least64_t jskipped;
 
 	/* Background work */
 	pthread_t sync_thread;
@@ -179,6 +198,19 @@ struct jentry {
 int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings, unsigned nrings,
 		  const struct jentry *e, unsigned n);
 void journal_done(struct raid_array *a, const unsigned *rings, unsigned nrings);
+void journal_free(struct raid_array *a);
+/*
+ * Whether a write of every data block of STRIPE may go in place without a record: only
+ * when no record of the stripe is left that a replay would apply over it.
+ */
+bool journal_may_skip(struct raid_array *a, uint64_t stripe);
+/* After such a write's in-place writes completed. */
+void journal_skipped(struct raid_array *a, uint64_t stripe);
+/*
+ * Before a record of STRIPE: a write that skipped the journal there and is not yet flushed
+ * is made durable first, so that the record (whose parity assumes it) never outlives it.
+ */
+int journal_before_record(struct raid_array *a, uint64_t stripe);
 
 /* array_csum.c */
 int csum_init(struct raid_array *a, struct strbuf *err);

@@ -14,6 +14,17 @@
  * ring that still holds older records, all in-place writes in flight finish and the members
  * are flushed, so no record is overwritten while the writes it protects may still be lost.
  *
+ * A write that replaces every data block of a stripe (a full-stripe write) needs no record
+ * to protect other data: nothing else lives in the stripe.  It goes in place unlogged, like
+ * md's PPL, when no record of that stripe is left in a ring - a replay would put the older
+ * contents back over it.  The rings' live records are tracked in memory by stripe (a count
+ * per bucket of stripes, false sharing only costing a record); a record stops counting once
+ * a later record overwriting it is on disk.  A torn unlogged write leaves its stripe's
+ * parity stale until the resync of dirty regions after the unclean stop; if a member is lost
+ * before that, the blocks rebuilt for that stripe are those of the interrupted write and may
+ * be neither old nor new.  A record taken on a stripe whose unlogged write is not yet flushed
+ * waits for a flush first: its parity counts on that write being there.
+ *
  * Record layout (little-endian), starting on a sector boundary in the ring:
  *   header  magic "BSJL", crc32c (of header with crc 0, then payload), array uuid,
  *           seq, stripe, nentries, hdr_sectors, payload_sectors, then per entry
@@ -67,6 +78,120 @@ static uint64_t ring_size(struct raid_array *a)
 	return a->cfg.journal_sectors;
 }
 
+/* ---- which stripes a replay could still touch ------------------------------------------ */
+
+#define LIVE_BITS 14
+
+static size_t live_bucket(uint64_t stripe)
+{
+	return (size_t)((stripe * 0x9e3779b97f4a7c15ull) >> (64 - LIVE_BITS));
+}
+
+/* Stripes whose records are being overwritten, to uncount once the overwrite is on disk. */
+struct dying {
+	uint64_t *s;
+	size_t n, cap;
+};
+
+/*
+ * Counts a new record; one that cannot be queued stays counted for good, which only makes
+ * full-stripe writes to its bucket take the journal.
+ */
+static void live_push(struct raid_array *a, struct journal_ring *jr, uint64_t pos, uint64_t size,
+		      uint64_t stripe)
+{
+	if (!a->jlive)
+		return; /* no tracking (journal_init not run): nothing may skip the journal */
+	atomic_fetch_add(&a->jlive[live_bucket(stripe)], 1);
+	if (jr->live_n == jr->live_cap) {
+		size_t cap = jr->live_cap ? jr->live_cap * 2 : 256;
+		struct jl_live *q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			return;
+		for (size_t i = 0; i < jr->live_n; i++)
+			q[i] = jr->live[(jr->live_first + i) % jr->live_cap];
+		free(jr->live);
+		jr->live = q;
+		jr->live_cap = cap;
+		jr->live_first = 0;
+	}
+	jr->live[(jr->live_first + jr->live_n++) % jr->live_cap] =
+	    (struct jl_live){pos, size, stripe};
+}
+
+/*
+ * Takes off the queue the oldest records that [lo, hi) overwrites (they lie next after the
+ * head, in ring order) and adds their stripes to D.  A stripe that cannot be added stays
+ * counted for good.
+ */
+static void live_pop(struct journal_ring *jr, uint64_t lo, uint64_t hi, struct dying *d)
+{
+	while (jr->live_n) {
+		struct jl_live *f = &jr->live[jr->live_first];
+
+		if (!(f->pos < hi && f->pos + f->size > lo))
+			break;
+		if (d->n == d->cap) {
+			size_t cap = d->cap ? d->cap * 2 : 16;
+			uint64_t *s = realloc(d->s, cap * sizeof(*s));
+
+			if (s) {
+				d->s = s;
+				d->cap = cap;
+			}
+		}
+		if (d->n < d->cap)
+			d->s[d->n++] = f->stripe;
+		jr->live_first = (jr->live_first + 1) % jr->live_cap;
+		jr->live_n--;
+	}
+}
+
+/* The records of D are overwritten on disk: they no longer count. */
+static void live_release(struct raid_array *a, struct dying *d)
+{
+	for (size_t i = 0; i < d->n && a->jlive; i++)
+		atomic_fetch_sub(&a->jlive[live_bucket(d->s[i])], 1);
+	d->n = 0;
+}
+
+bool journal_may_skip(struct raid_array *a, uint64_t stripe)
+{
+	return a->jlive && !atomic_load(&a->jlive[live_bucket(stripe)]);
+}
+
+void journal_skipped(struct raid_array *a, uint64_t stripe)
+{
+	atomic_uint_least64_t *u = &a->junlogged[live_bucket(stripe)];
+	uint64_t e = atomic_load(&a->fepoch) + 1, cur = atomic_load(u);
+
+	while (cur < e && !atomic_compare_exchange_weak(u, &cur, e))
+		;
+	atomic_fetch_add(&a->jskipped, 1);
+}
+
+int journal_before_record(struct raid_array *a, uint64_t stripe)
+{
+	if (!a->junlogged ||
+	    atomic_load(&a->junlogged[live_bucket(stripe)]) <= atomic_load(&a->fdone))
+		return 0;
+	return flush_members(a);
+}
+
+void journal_free(struct raid_array *a)
+{
+	for (unsigned i = 0; i < RAID_MAX_DISKS; i++) {
+		free(a->ring[i].live);
+		a->ring[i].live = NULL;
+		a->ring[i].live_first = a->ring[i].live_n = a->ring[i].live_cap = 0;
+	}
+	free(a->jlive);
+	free(a->junlogged);
+	a->jlive = NULL;
+	a->junlogged = NULL;
+}
+
 static int ring_io(struct raid_array *a, unsigned role, enum bs_op op, void *buf, uint64_t pos,
 		   uint64_t n, unsigned flags)
 {
@@ -92,6 +217,7 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 	char *rec, *p;
 	int r = 0, ok = 0;
 	unsigned rings[2], nrings = 0;
+	struct dying dying[2] = {0};
 	static atomic_bool warned;
 
 	/* A member added without a journal area (e.g. by Linux md) cannot hold records. */
@@ -138,8 +264,13 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 			char *z = tail ? bs_scratch_get(tail << 9) : NULL;
 
 			if (z) {
+				struct dying d = {0};
+
 				memset(z, 0, tail << 9);
-				ring_io(a, rings[k], BS_OP_WRITE, z, start, tail, BS_IO_FUA);
+				live_pop(jr, start, ring_size(a), &d);
+				if (!ring_io(a, rings[k], BS_OP_WRITE, z, start, tail, BS_IO_FUA))
+					live_release(a, &d);
+				free(d.s);
 				bs_scratch_put(z);
 			}
 			start = 0;
@@ -154,6 +285,8 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 			jr->half = new_half;
 		}
 		pos[k] = start;
+		live_pop(jr, start, start + size, &dying[k]);
+		live_push(a, jr, start, size, stripe);
 		jr->head = start + size;
 		jr->active++;
 		pthread_mutex_unlock(&jr->mu);
@@ -164,7 +297,8 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 	rec = bs_scratch_get(size << 9);
 	if (!rec) {
 		journal_done(a, rings, nrings);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto out;
 	}
 	memset(rec, 0, (size_t)hs << 9);
 	h = (struct jl_hdr *)rec;
@@ -188,20 +322,25 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 	for (unsigned k = 0; k < nrings; k++) {
 		int w = ring_io(a, rings[k], BS_OP_WRITE, rec, pos[k], size, BS_IO_FUA);
 
-		if (!w)
+		if (!w) {
 			ok++;
-		else if (is_media_error(w))
+			live_release(a, &dying[k]);
+		} else if (is_media_error(w)) {
 			fail_member(a, rings[k], "journal write error");
-		else
+		} else {
 			r = w;
+		}
 	}
 	bs_scratch_put(rec);
-	if (!ok) {
+	if (!ok)
 		/* No journal copy survived: the parity members are gone, so is the write hole. */
 		journal_done(a, rings, nrings);
-		return r;
-	}
-	return 0;
+	else
+		r = 0;
+out:
+	free(dying[0].s);
+	free(dying[1].s);
+	return r;
 }
 
 void journal_done(struct raid_array *a, const unsigned *rings, unsigned nrings)
@@ -317,6 +456,14 @@ int journal_init(struct raid_array *a, struct strbuf *err)
 		sb_puts(err, "journal area too small (needs at least 32 KiB per member)");
 		return -EINVAL;
 	}
+	journal_free(a);
+	a->jlive = calloc(1u << LIVE_BITS, sizeof(*a->jlive));
+	a->junlogged = calloc(1u << LIVE_BITS, sizeof(*a->junlogged));
+	if (!a->jlive || !a->junlogged) {
+		journal_free(a);
+		sb_puts(err, "out of memory");
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < a->g.disks; i++) {
 		struct member *m = &a->m[i];
 
@@ -385,10 +532,15 @@ int journal_init(struct raid_array *a, struct strbuf *err)
 		bs_info("%s: replayed %llu journal records", a->name,
 			(unsigned long long)a->journal_replayed);
 	}
-	/* Continue each ring after its newest record, and the sequence after the newest. */
+	/*
+	 * Continue each ring after its newest record, and the sequence after the newest.  The
+	 * records found stay where a later crash's replay would find them again: they count.
+	 */
 	for (size_t k = 0; k < nf; k++) {
 		struct journal_ring *jr = &a->ring[f[k].role];
+		const struct jl_hdr *h = (const struct jl_hdr *)(rb[f[k].role] + (f[k].pos << 9));
 
+		live_push(a, jr, f[k].pos, f[k].size, le64toh(h->stripe));
 		jr->head = f[k].pos + f[k].size; /* sorted by seq: the last one wins */
 		jr->half = (jr->head ? jr->head - 1 : 0) >= rs / 2;
 		if (f[k].seq > maxseq)

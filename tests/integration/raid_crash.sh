@@ -6,6 +6,8 @@
 # hold old or new data of a write that was issued (never garbage), and a final check must
 # find parity consistent.  The second half runs degraded (one member failed), where a
 # torn stripe update would corrupt the missing member's data if the write hole were open.
+# A quarter of the writes are whole stripes, which the journal lets go in place unlogged
+# when no older record of their stripe is left (array_journal.c).
 # Iterations: BLKSTACK_CRASH_ITER (default 50; 16 under the sanitizers, which are slower).
 source "$(dirname "$0")/../lib/common.sh"
 
@@ -24,12 +26,19 @@ run=""
 
 for i in $(seq 1 "$ITER"); do
 	if [ "$i" = "$DEGRADED_FROM" ]; then
+		# A full-stripe write skips the journal; one torn by the last crash has stale
+		# parity until the resync, which must run before a member goes (as with md's PPL).
+		CRASHIO_STRIPE=131072 $IO write "$(uri r5)" state "$SIZE" 1 0 >/dev/null
+		skipped=$(raid_detail r5 journal_skipped)
+		[ "${POLICY:-}" ] || [ "$skipped" -gt 0 ] || fail "no full-stripe write skipped the journal"
+		log "full-stripe writes without a record in one second: $skipped"
+		$BS raid wait r5
 		$BS raid fail r5 b 2>/dev/null
 		members="a c"
 		run="--run"
 		log "now degraded"
 	fi
-	$IO write "$(uri r5)" state "$SIZE" 30 "$i" >/dev/null 2>&1 &
+	CRASHIO_STRIPE=131072 $IO write "$(uri r5)" state "$SIZE" 30 "$i" >/dev/null 2>&1 &
 	writer=$!
 	sleep "$($PY -c "import random; random.seed($i); print(round(random.uniform(0.15, 0.9), 2))")"
 	kill_daemon

@@ -4,6 +4,8 @@
   crashio.py write URI STATE SIZE SECONDS SEED   write until killed or SECONDS pass
   crashio.py verify URI STATE SIZE               check the device against STATE
 
+CRASHIO_STRIPE=BYTES makes a quarter of the writes whole, aligned stripes of that size.
+
 Every 512-byte sector written holds a self-describing pattern: the write id, the sector
 number and a checksum-like fill derived from both, so any sector read back names the write
 it came from and shows whether it is intact.  STATE is appended to as the writer runs:
@@ -55,6 +57,7 @@ def do_write(uri, state, size, seconds, seed):
     end = time.time() + seconds
     # requests aligned as the server asks (4 KiB for RAID with the checksum log)
     align = max(SECTOR, h.get_block_size(nbd.SIZE_MINIMUM))
+    stripe = int(os.environ.get("CRASHIO_STRIPE", "0"))
     inflight = {}
     fseq = 0
     pending_flush = None
@@ -65,6 +68,10 @@ def do_write(uri, state, size, seconds, seed):
         while len(inflight) < 8:
             length = max(align, rnd.choice([512, 4096, 4096, 16384, 65536, 131072]))
             off = rnd.randrange(0, (size - length) // align + 1) * align
+            if stripe and rnd.random() < 0.25:
+                # a whole stripe of a parity array (CRASHIO_STRIPE bytes)
+                length = stripe
+                off = rnd.randrange(0, size // stripe) * stripe
             if any(off < o + n and o < off + length for (_, _, o, n) in inflight.values()):
                 continue
             wid += 1
