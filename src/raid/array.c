@@ -902,6 +902,7 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 		struct jentry je[RAID_MAX_DISKS];
 		unsigned nj = 0, rings[2], nrings = 0;
 		bool logged, skipped = false;
+		struct jticket jt = {0};
 
 		for (unsigned k = 0; k < dd; k++) {
 			unsigned m = w->lay.data[k];
@@ -932,7 +933,7 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 		if (logged) {
 			r = journal_before_record(a, w->stripe);
 			if (!r)
-				r = journal_write(a, w->stripe, rings, nrings, je, nj);
+				r = journal_write(a, w->stripe, rings, nrings, je, nj, &jt);
 			if (r) {
 				bs_scratch_put(mem);
 				return r;
@@ -948,7 +949,7 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 				r = e;
 		}
 		if (logged)
-			journal_done(a, rings, nrings);
+			journal_done(a, &jt);
 		else if (skipped)
 			journal_skipped(a, w->stripe);
 	}
@@ -1542,6 +1543,7 @@ void raid_array_status(struct raid_array *a, struct raid_status *st)
 	st->csum_errors = atomic_load(&a->csum_errors);
 	st->journal_replayed = a->journal_replayed;
 	st->journal_skipped = atomic_load(&a->jskipped);
+	st->journal_flushes = atomic_load(&a->jflushes);
 	pthread_mutex_lock(&a->bm_lock);
 	for (uint64_t i = 0; i < a->nbits; i++)
 		st->bitmap_dirty += (a->bits[i / 8] >> (i % 8)) & 1;

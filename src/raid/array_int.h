@@ -45,9 +45,14 @@ struct jl_live {
 struct journal_ring {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint64_t head;	 /* next free sector, relative to the ring start */
-	unsigned active; /* records written whose in-place writes have not finished */
-	unsigned half;	 /* which half head is in; crossing flushes the members first */
+	uint64_t head; /* next free sector, relative to the ring start */
+	unsigned half; /* which half head is in; entering one makes its records' writes durable */
+	/*
+	 * Per half: records (partly) in it whose in-place writes have not finished, and the
+	 * flush epoch (+1) after which all the finished ones are durable (see fepoch below).
+	 */
+	unsigned hactive[2];
+	uint64_t hepoch[2];
 	/* Its records that may still be valid on disk, oldest first (a circular queue). */
 	struct jl_live *live;
 	size_t live_first, live_n, live_cap;
@@ -103,6 +108,7 @@ struct raid_array {
 	atomic_uint_least64_t *junlogged;
 	atomic_uint_least64_t fepoch, fdone;
 	atomic_uint_least64_t jskipped;
+	atomic_uint_least64_t jflushes; /* flushes the rings needed before overwriting records */
 
 	/* Background work */
 	pthread_t sync_thread;
@@ -195,9 +201,16 @@ struct jentry {
 	uint64_t nsect;
 	const void *data;
 };
+/* Where a record went, for journal_done(). */
+struct jticket {
+	unsigned n;
+	unsigned ring[2];
+	unsigned halves[2]; /* bit h: the record lies (partly) in half h of ring[i] */
+};
 int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings, unsigned nrings,
-		  const struct jentry *e, unsigned n);
-void journal_done(struct raid_array *a, const unsigned *rings, unsigned nrings);
+		  const struct jentry *e, unsigned n, struct jticket *t);
+/* The record's in-place writes have finished. */
+void journal_done(struct raid_array *a, const struct jticket *t);
 void journal_free(struct raid_array *a);
 /*
  * Whether a write of every data block of STRIPE may go in place without a record: only

@@ -209,7 +209,7 @@ static int ring_io(struct raid_array *a, unsigned role, enum bs_op op, void *buf
 }
 
 int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_in,
-		  unsigned nrings_in, const struct jentry *e, unsigned n)
+		  unsigned nrings_in, const struct jentry *e, unsigned n, struct jticket *t)
 {
 	uint64_t payload = 0, size, seq, pos[2];
 	uint32_t hs = hdr_sectors(n);
@@ -278,25 +278,37 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 
 		new_half = (start + size - 1) >= half;
 		if (new_half != jr->half || start < jr->head) {
-			/* Entering a half with older records: make their writes durable first. */
-			while (jr->active)
+			/*
+			 * Entering a half with records of the lap before: their in-place writes
+			 * must be finished and durable first.  They were issued a half-ring ago,
+			 * so usually they are, and a flush since (another ring's, the user's)
+			 * already covers them.
+			 */
+			while (jr->hactive[new_half])
 				pthread_cond_wait(&jr->cv, &jr->mu);
-			flush_members(a);
+			if (atomic_load(&a->fdone) < jr->hepoch[new_half]) {
+				flush_members(a);
+				atomic_fetch_add(&a->jflushes, 1);
+			}
 			jr->half = new_half;
 		}
 		pos[k] = start;
 		live_pop(jr, start, start + size, &dying[k]);
 		live_push(a, jr, start, size, stripe);
 		jr->head = start + size;
-		jr->active++;
+		t->ring[k] = rings[k];
+		t->halves[k] = 1u << (start >= half) | 1u << new_half;
+		for (unsigned hh = 0; hh < 2; hh++)
+			jr->hactive[hh] += (t->halves[k] >> hh) & 1;
 		pthread_mutex_unlock(&jr->mu);
 	}
+	t->n = nrings;
 	seq = atomic_fetch_add(&a->jseq, 1);
 	pthread_mutex_unlock(&a->jreserve);
 
 	rec = bs_scratch_get(size << 9);
 	if (!rec) {
-		journal_done(a, rings, nrings);
+		journal_done(a, t);
 		r = -ENOMEM;
 		goto out;
 	}
@@ -334,7 +346,7 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 	bs_scratch_put(rec);
 	if (!ok)
 		/* No journal copy survived: the parity members are gone, so is the write hole. */
-		journal_done(a, rings, nrings);
+		journal_done(a, t);
 	else
 		r = 0;
 out:
@@ -343,16 +355,23 @@ out:
 	return r;
 }
 
-void journal_done(struct raid_array *a, const unsigned *rings, unsigned nrings)
+void journal_done(struct raid_array *a, const struct jticket *t)
 {
-	for (unsigned k = 0; k < nrings; k++) {
-		struct journal_ring *jr = &a->ring[rings[k]];
+	/* A flush that starts after this point makes the record's in-place writes durable. */
+	uint64_t epoch = atomic_load(&a->fepoch) + 1;
 
-		if (!a->m[rings[k]].journal_offset)
-			continue;
+	for (unsigned k = 0; k < t->n; k++) {
+		struct journal_ring *jr = &a->ring[t->ring[k]];
+
 		pthread_mutex_lock(&jr->mu);
-		if (jr->active)
-			jr->active--;
+		for (unsigned h = 0; h < 2; h++) {
+			if (!((t->halves[k] >> h) & 1))
+				continue;
+			if (jr->hactive[h])
+				jr->hactive[h]--;
+			if (jr->hepoch[h] < epoch)
+				jr->hepoch[h] = epoch;
+		}
 		pthread_cond_broadcast(&jr->cv);
 		pthread_mutex_unlock(&jr->mu);
 	}

@@ -282,7 +282,8 @@ static int finish(struct raid_array *a, struct reshape *rs)
 		for (unsigned i = 0; i < RAID_MAX_DISKS; i++) {
 			a->ring[i].head = 0;
 			a->ring[i].half = 0;
-			a->ring[i].active = 0;
+			memset(a->ring[i].hactive, 0, sizeof(a->ring[i].hactive));
+			memset(a->ring[i].hepoch, 0, sizeof(a->ring[i].hepoch));
 		}
 		a->cfg.policy = RAID_POLICY_JOURNAL;
 		if (journal_init(a, &err)) {

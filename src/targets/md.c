@@ -403,9 +403,10 @@ static void md_detail(struct md_tgt *mt, struct strbuf *out)
 		sb_printf(out, "bitmap: %llu/%llu dirty\n", (unsigned long long)st.bitmap_dirty,
 			  (unsigned long long)st.bitmap_bits);
 	if (st.policy == RAID_POLICY_JOURNAL)
-		sb_printf(out, "journal_replayed: %llu\njournal_skipped: %llu\n",
-			  (unsigned long long)st.journal_replayed,
-			  (unsigned long long)st.journal_skipped);
+		sb_printf(
+		    out, "journal_replayed: %llu\njournal_skipped: %llu\njournal_flushes: %llu\n",
+		    (unsigned long long)st.journal_replayed, (unsigned long long)st.journal_skipped,
+		    (unsigned long long)st.journal_flushes);
 	for (unsigned i = 0; i < n; i++)
 		if (info[i].bdev || info[i].role >= 0)
 			sb_printf(out, "device: %d %s %s\n", info[i].role,

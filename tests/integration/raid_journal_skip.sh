@@ -12,6 +12,7 @@
 #     the full-stripe write, not the 4 KiB write's data;
 #   - once later records have overwritten that record in its ring, a full-stripe write to the
 #     same stripe skips the journal again, and again nothing old comes back after a crash;
+#     going round the rings without a flush from the client made the daemon flush;
 #   - a scrub finds parity consistent, and RAID5 rebuilt from the other members after one is
 #     failed gives the same bytes.
 source "$(dirname "$0")/../lib/common.sh"
@@ -90,8 +91,12 @@ check_level() {
 	#    records are gone from disk, so its next full-stripe write needs none.
 	ops=()
 	for i in $(seq 0 1499); do ops+=("w:$(((20 + i % 60) * stripe + (i / 60) * 4096)):4096:fill$i"); done
-	io "$(uri "$name")" "${ops[@]}" f
-	io "$(uri "$name")" "w:$((10 * stripe)):$stripe:again" f
+	io "$(uri "$name")" "${ops[@]}"
+	# Going round the rings with no flush from the client: the members were flushed
+	# before a ring overwrote records whose in-place writes were not yet durable.
+	[ "$(detail "$name" journal_flushes)" -gt 0 ] ||
+		fail "RAID$level: the rings went round without a flush"
+	io "$(uri "$name")" f "w:$((10 * stripe)):$stripe:again" f
 	[ "$(detail "$name" journal_skipped)" = 1 ] ||
 		fail "RAID$level: a full-stripe write after its stripe's records were overwritten was logged"
 	kill_daemon
