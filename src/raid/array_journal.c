@@ -262,17 +262,17 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 			 */
 			uint64_t tail = ring_size(a) - start;
 			char *z = tail ? bs_scratch_get(tail << 9) : NULL;
+			struct dying d = {0};
 
+			/* Records left there keep counting (for good, if the erase fails). */
+			live_pop(jr, start, ring_size(a), &d);
 			if (z) {
-				struct dying d = {0};
-
 				memset(z, 0, tail << 9);
-				live_pop(jr, start, ring_size(a), &d);
 				if (!ring_io(a, rings[k], BS_OP_WRITE, z, start, tail, BS_IO_FUA))
 					live_release(a, &d);
-				free(d.s);
 				bs_scratch_put(z);
 			}
+			free(d.s);
 			start = 0;
 		}
 
