@@ -897,35 +897,44 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 		return r;
 	}
 
-	/* Journal the new blocks, then write them in place. */
+	/*
+	 * Journal the new blocks, then write them in place.  The record holds the new blocks
+	 * of every member, missing ones included: a member that comes back later (added again
+	 * and rebuilt) must not be left with what an older record of the stripe says, when a
+	 * replay applies both.
+	 */
 	{
 		struct jentry je[RAID_MAX_DISKS];
-		unsigned nj = 0, rings[2], nrings = 0;
+		bool wr[RAID_MAX_DISKS];
+		unsigned nj = 0, nwr = 0, rings[2], nrings = 0;
 		bool logged, skipped = false;
 		struct jticket jt = {0};
 
 		for (unsigned k = 0; k < dd; k++) {
 			unsigned m = w->lay.data[k];
 
-			if (w->lo[k] < w->hi[k] && member_writable(a, m))
+			if (w->lo[k] < w->hi[k])
 				je[nj++] = (struct jentry){m, base + w->lo[k], w->hi[k] - w->lo[k],
 							   w->src[k]};
 		}
-		if (member_writable(a, P)) {
-			je[nj++] = (struct jentry){P, base + w->plo, len, bufs[P]};
-			rings[nrings++] = P;
-		}
-		if (Q >= 0 && member_writable(a, (unsigned)Q)) {
+		je[nj++] = (struct jentry){P, base + w->plo, len, bufs[P]};
+		if (Q >= 0)
 			je[nj++] = (struct jentry){(unsigned)Q, base + w->plo, len, bufs[Q]};
-			rings[nrings++] = (unsigned)Q;
+		for (unsigned i = 0; i < nj; i++) {
+			wr[i] = member_writable(a, je[i].role);
+			nwr += wr[i];
 		}
+		if (member_writable(a, P))
+			rings[nrings++] = P;
+		if (Q >= 0 && member_writable(a, (unsigned)Q))
+			rings[nrings++] = (unsigned)Q;
 		logged = a->cfg.policy == RAID_POLICY_JOURNAL && nrings;
 		/*
 		 * A healthy full-stripe write leaves nothing of the stripe's old contents for a
 		 * torn update to damage: no record, unless an older one of the stripe could be
 		 * replayed over it (array_journal.c).
 		 */
-		if (logged && nj == a->g.disks && w->plo == 0 && len == a->g.chunk && !bad &&
+		if (logged && nwr == a->g.disks && w->plo == 0 && len == a->g.chunk && !bad &&
 		    full_cover(w, dd) && journal_may_skip(a, w->stripe)) {
 			logged = false;
 			skipped = true;
@@ -940,8 +949,9 @@ static int parity_write_stripe(struct raid_array *a, struct stripe_write *w)
 			}
 		}
 		for (unsigned i = 0; i < nj; i++) {
-			int e = member_io(a, je[i].role, BS_OP_WRITE, (void *)je[i].data,
-					  je[i].sector, je[i].nsect, w->flags);
+			int e = wr[i] ? member_io(a, je[i].role, BS_OP_WRITE, (void *)je[i].data,
+						  je[i].sector, je[i].nsect, w->flags)
+				      : 0;
 
 			if (e && is_media_error(e))
 				fail_member(a, je[i].role, "write error");

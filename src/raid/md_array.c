@@ -1101,6 +1101,18 @@ int md_array_add(struct md_array *m, struct bs_bdev *b, struct strbuf *err)
 		d->journal_offset = x.journal_start;
 		d->csum_offset = x.csum_offset;
 		r = ext_hdr_write(b, m->sb.set_uuid, &x);
+		if (!r && x.journal_sectors) {
+			/*
+			 * A device that was a member before may still hold records of this array
+			 * in its ring; a replay would apply them over everything written since.
+			 */
+			struct bs_io io = {.op = BS_OP_WRITE_ZEROES,
+					   .flags = BS_IO_NOUNMAP | BS_IO_FUA,
+					   .off = x.journal_start << 9,
+					   .len = x.journal_sectors << 9};
+
+			r = bs_bdev_submit(b, &io);
+		}
 		if (!r && x.csum_sectors)
 			r = raid_csum_format(b, x.csum_offset, m->sb.size, m->sb.set_uuid);
 	}
