@@ -101,11 +101,14 @@ def do_write(uri, state, size, seconds, seed):
 def do_verify(uri, state, size):
     # durable[s] = last write id covering sector s acknowledged before a completed flush;
     # allowed[s] = durable plus every write issued later (possibly applied).
+    # A flush covers the writes acknowledged before it was issued: those whose place in the
+    # order of acknowledgements is below the count of acknowledgements at that moment.
     issued = {}
     order = []
-    acked = set()
-    flush_marks = {}  # flush seq -> position in order when issued
+    acked = {}  # write id -> its place in the order of acknowledgements
+    flush_marks = {}  # flush seq -> (position in order, acknowledgements) when issued
     completed_flush_pos = -1
+    durable_acks = 0
     pos = 0
     for line in open(state):
         parts = line.split()
@@ -117,20 +120,19 @@ def do_verify(uri, state, size):
             order.append(wid)
             pos += 1
         elif parts[0] == "A":
-            acked.add(int(parts[1]))
+            acked.setdefault(int(parts[1]), len(acked))
         elif parts[0] == "f":
-            flush_marks[int(parts[1])] = (pos, set(acked))
+            flush_marks[int(parts[1])] = (pos, len(acked))
         elif parts[0] == "F":
-            fpos, fack = flush_marks[int(parts[1])]
+            fpos, durable_acks = flush_marks[int(parts[1])]
             completed_flush_pos = max(completed_flush_pos, fpos)
-            durable_acked = fack
     nsec = size // SECTOR
     durable = [0] * nsec
     durable_pos = [-1] * nsec
     if completed_flush_pos >= 0:
         for wid in order:
             off, length, wpos = issued[wid]
-            if wpos < completed_flush_pos and wid in durable_acked:
+            if wpos < completed_flush_pos and acked.get(wid, durable_acks) < durable_acks:
                 for s in range(off // SECTOR, (off + length) // SECTOR):
                     if wpos > durable_pos[s]:
                         durable[s] = wid
