@@ -5,7 +5,7 @@
 # seed.  Not part of `make check` (which runs 50 crashes of RAID5); run it before a release
 # or after touching the journal, the bitmap or the write paths.
 #   tests/long/raid-crash.sh [-b BUILD] [-r ROUNDS] [-n CRASHES_PER_ROUND] [-l "5 6"] [-s SEED]
-# Defaults: build/, 4 rounds of 100 crashes per level (800 crashes, about 25 minutes on a
+# Defaults: build/, 4 rounds of 100 crashes per level (800 crashes, about 16 minutes on a
 # 2-vCPU machine).  Rounds are kept short because each verification replays the whole
 # write log of its round.  A failing round prints its log and the command that repeats it.
 set -euo pipefail
