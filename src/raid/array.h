@@ -123,7 +123,7 @@ struct raid_status {
 	uint64_t corrected;	   /* sectors rewritten from redundancy after read errors */
 	uint64_t journal_replayed; /* records replayed at start */
 	uint64_t journal_skipped;  /* full-stripe writes that needed no record */
-	uint64_t journal_flushes;  /* flushes before the rings overwrote records */
+	uint64_t journal_flushes;  /* flushes the journal needed (array_int.h) */
 	uint64_t bitmap_dirty;	   /* dirty bitmap bits */
 	uint64_t bitmap_bits;
 	uint64_t resync_offset; /* what a superblock should record: UINT64_MAX when clean */

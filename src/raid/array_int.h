@@ -108,7 +108,8 @@ struct raid_array {
 	atomic_uint_least64_t *junlogged;
 	atomic_uint_least64_t fepoch, fdone;
 	atomic_uint_least64_t jskipped;
-	atomic_uint_least64_t jflushes; /* flushes the rings needed before overwriting records */
+	/* Flushes the journal needed: before a ring overwrote records, before a record. */
+	atomic_uint_least64_t jflushes;
 
 	/* Background work */
 	pthread_t sync_thread;

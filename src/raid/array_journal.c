@@ -89,9 +89,23 @@ static size_t live_bucket(uint64_t stripe)
 
 /* Stripes whose records are being overwritten, to uncount once the overwrite is on disk. */
 struct dying {
-	uint64_t *s;
+	uint64_t *s; /* LOCAL, or on the heap once more are needed */
 	size_t n, cap;
+	uint64_t local[8];
 };
+
+static void dying_init(struct dying *d)
+{
+	d->s = d->local;
+	d->n = 0;
+	d->cap = sizeof(d->local) / sizeof(d->local[0]);
+}
+
+static void dying_free(struct dying *d)
+{
+	if (d->s != d->local)
+		free(d->s);
+}
 
 /*
  * Counts a new record; one that cannot be queued stays counted for good, which only makes
@@ -133,12 +147,13 @@ static void live_pop(struct journal_ring *jr, uint64_t lo, uint64_t hi, struct d
 		if (!(f->pos < hi && f->pos + f->size > lo))
 			break;
 		if (d->n == d->cap) {
-			size_t cap = d->cap ? d->cap * 2 : 16;
-			uint64_t *s = realloc(d->s, cap * sizeof(*s));
+			uint64_t *s = malloc(2 * d->cap * sizeof(*s));
 
 			if (s) {
+				memcpy(s, d->s, d->n * sizeof(*s));
+				dying_free(d);
 				d->s = s;
-				d->cap = cap;
+				d->cap *= 2;
 			}
 		}
 		if (d->n < d->cap)
@@ -176,6 +191,7 @@ int journal_before_record(struct raid_array *a, uint64_t stripe)
 	if (!a->junlogged ||
 	    atomic_load(&a->junlogged[live_bucket(stripe)]) <= atomic_load(&a->fdone))
 		return 0;
+	atomic_fetch_add(&a->jflushes, 1);
 	return flush_members(a);
 }
 
@@ -217,9 +233,11 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 	char *rec, *p;
 	int r = 0, ok = 0;
 	unsigned rings[2], nrings = 0;
-	struct dying dying[2] = {0};
+	struct dying dying[2];
 	static atomic_bool warned;
 
+	dying_init(&dying[0]);
+	dying_init(&dying[1]);
 	/* A member added without a journal area (e.g. by Linux md) cannot hold records. */
 	for (unsigned k = 0; k < nrings_in; k++)
 		if (a->m[rings_in[k]].journal_offset)
@@ -262,9 +280,10 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 			 */
 			uint64_t tail = ring_size(a) - start;
 			char *z = tail ? bs_scratch_get(tail << 9) : NULL;
-			struct dying d = {0};
+			struct dying d;
 
 			/* Records left there keep counting (for good, if the erase fails). */
+			dying_init(&d);
 			live_pop(jr, start, ring_size(a), &d);
 			if (z) {
 				memset(z, 0, tail << 9);
@@ -272,7 +291,7 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 					live_release(a, &d);
 				bs_scratch_put(z);
 			}
-			free(d.s);
+			dying_free(&d);
 			start = 0;
 		}
 
@@ -350,8 +369,8 @@ int journal_write(struct raid_array *a, uint64_t stripe, const unsigned *rings_i
 	else
 		r = 0;
 out:
-	free(dying[0].s);
-	free(dying[1].s);
+	dying_free(&dying[0]);
+	dying_free(&dying[1]);
 	return r;
 }
 

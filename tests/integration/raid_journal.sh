@@ -7,6 +7,8 @@
 # array reassembled:
 #   - full stripes written on a fresh array take no record (journal_skipped counts them,
 #     nothing is replayed after the crash) and read back intact;
+#   - a 4 KiB write to a stripe whose unlogged full-stripe write is not yet flushed flushes
+#     first (journal_flushes), and only then;
 #   - a full stripe written over a stripe that has a record (a 4 KiB write just before) takes
 #     a record too: after the crash both records are replayed in order and the stripe holds
 #     the full-stripe write, not the 4 KiB write's data;
@@ -75,16 +77,34 @@ check_level() {
 	[ "$(detail "$name" journal_skipped)" = 8 ] ||
 		fail "RAID$level: $(detail "$name" journal_skipped) of 8 full-stripe writes skipped the journal"
 
+	# 1b. A 4 KiB write to a stripe whose unlogged full-stripe write is not yet flushed
+	#     flushes first (its record's parity counts on that write); elsewhere it does not,
+	#     nor once a flush has covered the full-stripe write.
+	#     (One connection each: the daemon flushes when a client disconnects.)
+	f0=$(detail "$name" journal_flushes)
+	io "$(uri "$name")" "w:$((30 * stripe)):$stripe:u30" "w:$((31 * stripe)):4096:p31"
+	[ "$(detail "$name" journal_flushes)" = "$f0" ] ||
+		fail "RAID$level: a record on another stripe flushed"
+	io "$(uri "$name")" "w:$((32 * stripe)):$stripe:u32" f "w:$((32 * stripe)):4096:p32"
+	[ "$(detail "$name" journal_flushes)" = "$f0" ] ||
+		fail "RAID$level: a record flushed although a flush covered the full-stripe write"
+	io "$(uri "$name")" "w:$((33 * stripe)):$stripe:u33" "w:$((33 * stripe + 8192)):4096:p33"
+	[ "$(detail "$name" journal_flushes)" = $((f0 + 1)) ] ||
+		fail "RAID$level: a record over an unflushed full-stripe write did not flush first"
+	[ "$(detail "$name" journal_skipped)" = 11 ] ||
+		fail "RAID$level: $(detail "$name" journal_skipped) full-stripe writes skipped, expected 11"
+
 	# 2. A 4 KiB write to stripe 10, then the whole stripe: the second must be logged too.
 	io "$(uri "$name")" "w:$((10 * stripe)):4096:small" f "w:$((10 * stripe)):$stripe:over" f
-	[ "$(detail "$name" journal_skipped)" = 8 ] ||
+	[ "$(detail "$name" journal_skipped)" = 11 ] ||
 		fail "RAID$level: a full-stripe write over a stripe with a record skipped the journal"
 	kill_daemon
 	start_daemon
 	# shellcheck disable=SC2086
 	$BS raid assemble "$name" $members 2>/dev/null
-	[ "$(detail "$name" journal_replayed)" = 2 ] ||
-		fail "RAID$level: $(detail "$name" journal_replayed) records replayed, expected 2"
+	# 1b's three 4 KiB records and these two
+	[ "$(detail "$name" journal_replayed)" = 5 ] ||
+		fail "RAID$level: $(detail "$name" journal_replayed) records replayed, expected 5"
 	ops=()
 	for s in $(seq 0 7); do ops+=("c:$((s * stripe)):$stripe:full$s"); done
 	io "$(uri "$name")" "${ops[@]}" "c:$((10 * stripe)):$stripe:over" ||
